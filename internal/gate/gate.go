@@ -44,6 +44,8 @@ type Denial struct {
 	Remaining  credits.Credits // credits the key has
 	RetryAfter time.Duration   // for rate limits and quotas
 	Check      string          // name of the check that denied
+	Batch      bool            // the call was a tools/call_batch: clients get failedIndex
+	Index      int             // batch item that failed; 0 for checks of the whole batch, as paygate-mcp
 }
 
 func (d *Denial) Error() string {
@@ -82,7 +84,8 @@ type Call struct {
 	RateLimit *RateLimitInfo  // for X-RateLimit-* headers; nil when unlimited
 	Shadow    []Reason        // denials recorded but not enforced (shadow mode)
 
-	onSettle []func()
+	rateLimit RateLimitInfo // what RateLimit points to, so setting it does not allocate
+	onSettle  []func()
 }
 
 // RateLimitInfo is the state of the key's global rate limit after this call.
