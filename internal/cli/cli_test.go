@@ -177,7 +177,7 @@ func TestWrapPassesConfig(t *testing.T) {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
 	c := r.cfg
-	if c.DefaultCreditsPerCall != 3 || c.ToolPricing["search"].CreditsPerCall != 5 || !c.JSONOutput || !c.InMemory {
+	if c.DefaultCreditsPerCall != 3 || *c.ToolPricing["search"].CreditsPerCall != 5 || !c.JSONOutput || !c.InMemory {
 		t.Errorf("config %+v", c)
 	}
 	argv, err := c.StdioArgv(func(s string) ([]string, error) { return strings.Fields(s), nil })

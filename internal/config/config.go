@@ -227,8 +227,10 @@ func stdioArgv(exact []string, command string, args []string, split func(string)
 
 // ToolPrice is one entry of toolPricing.
 type ToolPrice struct {
-	// CreditsPerCall is the tool's price per call.
-	CreditsPerCall credits.Amount `json:"creditsPerCall"`
+	// CreditsPerCall is the tool's price per call; nil (absent) means the
+	// default price, so an entry that only sets a rate limit does not make
+	// the tool free.
+	CreditsPerCall *credits.Amount `json:"creditsPerCall,omitempty"`
 	// CreditsPerKbInput adds this many credits per KiB of arguments
 	// (rounded up, at least 1 KiB).
 	CreditsPerKbInput credits.Amount `json:"creditsPerKbInput,omitempty"`
@@ -239,9 +241,13 @@ type ToolPrice struct {
 	TimeoutMs int64 `json:"timeoutMs,omitempty"`
 }
 
-// Rule returns the tool's price rule.
-func (p ToolPrice) Rule() credits.Rule {
-	return credits.Rule{PerCall: credits.Credits(p.CreditsPerCall), PerKBInput: credits.Credits(p.CreditsPerKbInput)}
+// Rule returns the tool's price rule; def is the default price per call.
+func (p ToolPrice) Rule(def credits.Credits) credits.Rule {
+	r := credits.Rule{PerCall: def, PerKBInput: credits.Credits(p.CreditsPerKbInput)}
+	if p.CreditsPerCall != nil {
+		r.PerCall = credits.Credits(*p.CreditsPerCall)
+	}
+	return r
 }
 
 // Quota caps calls and credits per UTC day and month; zero means no cap.

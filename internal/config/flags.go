@@ -333,7 +333,7 @@ func setToolPrices(c *Config, v string) error {
 			c.ToolPricing = map[string]ToolPrice{}
 		}
 		tp := c.ToolPricing[tool]
-		tp.CreditsPerCall = n
+		tp.CreditsPerCall = &n
 		c.ToolPricing[tool] = tp
 	}
 	return nil

@@ -88,9 +88,9 @@ func TestMapsMerge(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]ToolPrice{
-		"search":       {CreditsPerCall: 1, CreditsPerKbInput: 2},
-		"other":        {CreditsPerCall: 9},
-		"fs:read_file": {CreditsPerCall: 3},
+		"search":       {CreditsPerCall: amt(1), CreditsPerKbInput: 2},
+		"other":        {CreditsPerCall: amt(9)},
+		"fs:read_file": {CreditsPerCall: amt(3)},
 	}
 	if !reflect.DeepEqual(cfg.ToolPricing, want) {
 		t.Errorf("toolPricing = %+v, want %+v", cfg.ToolPricing, want)
@@ -302,3 +302,5 @@ func TestReload(t *testing.T) {
 		t.Error("Reload of a Config not built by Load must fail")
 	}
 }
+
+func amt(n int64) *credits.Amount { a := credits.Amount(n); return &a }

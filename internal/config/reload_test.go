@@ -18,7 +18,7 @@ func TestReloadable(t *testing.T) {
 		{"nothing", func(*Config) {}, nil, nil},
 		{"prices", func(c *Config) {
 			c.DefaultCreditsPerCall = 9
-			c.ToolPricing = map[string]ToolPrice{"a": {CreditsPerCall: 2}}
+			c.ToolPricing = map[string]ToolPrice{"a": {CreditsPerCall: amt(2)}}
 		}, []string{"defaultCreditsPerCall", "toolPricing"}, nil},
 		{"hot keys", func(c *Config) {
 			c.GlobalRateLimitPerMin = 1
@@ -105,7 +105,7 @@ func TestRedacted(t *testing.T) {
 
 func TestClone(t *testing.T) {
 	c := valid()
-	c.ToolPricing = map[string]ToolPrice{"a": {CreditsPerCall: 1}}
+	c.ToolPricing = map[string]ToolPrice{"a": {CreditsPerCall: amt(1)}}
 	c.Servers = []Server{{Prefix: "p", Env: map[string]string{"A": "1"}}}
 	c.CORS = &CORS{Origin: []string{"*"}}
 	c.loaded = &LoadOptions{Args: []string{"--x"}}
@@ -113,11 +113,11 @@ func TestClone(t *testing.T) {
 	if !reflect.DeepEqual(c, d) {
 		t.Fatal("clone differs")
 	}
-	d.ToolPricing["a"] = ToolPrice{CreditsPerCall: 2}
+	d.ToolPricing["a"] = ToolPrice{CreditsPerCall: amt(2)}
 	d.Servers[0].Env["A"] = "2"
 	d.CORS.Origin[0] = "https://x"
 	d.FreeMethods[0] = "x"
-	if c.ToolPricing["a"].CreditsPerCall != 1 || c.Servers[0].Env["A"] != "1" || c.CORS.Origin[0] != "*" || c.FreeMethods[0] == "x" {
+	if *c.ToolPricing["a"].CreditsPerCall != 1 || c.Servers[0].Env["A"] != "1" || c.CORS.Origin[0] != "*" || c.FreeMethods[0] == "x" {
 		t.Error("clone shares memory with the original")
 	}
 }

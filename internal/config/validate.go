@@ -113,7 +113,9 @@ func (c *Config) validatePricing(ds *diags) {
 		if strings.TrimSpace(tool) == "" {
 			ds.errorf(p, "tool name is empty")
 		}
-		checkCredits(ds, p+".creditsPerCall", tp.CreditsPerCall)
+		if tp.CreditsPerCall != nil {
+			checkCredits(ds, p+".creditsPerCall", *tp.CreditsPerCall)
+		}
 		checkCredits(ds, p+".creditsPerKbInput", tp.CreditsPerKbInput)
 		checkNonNegative(ds, p+".rateLimitPerMin", tp.RateLimitPerMin, "calls per minute; 0 means only the global limit applies")
 		checkNonNegative(ds, p+".timeoutMs", tp.TimeoutMs, "milliseconds; 0 means no limit")

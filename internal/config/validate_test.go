@@ -52,7 +52,7 @@ func TestValidate(t *testing.T) {
 		{"odd prefix", func(c *Config) { c.ServerCommand = ""; c.Servers = []Server{{Prefix: "1fs", ServerCommand: "x"}} }, LevelWarning, "servers[0].prefix", "unusual"},
 		{"discovery", func(c *Config) { c.Discovery = "dynamc" }, LevelError, "discovery", `did you mean "dynamic"`},
 		{"negative price", func(c *Config) { c.DefaultCreditsPerCall = -1 }, LevelError, "defaultCreditsPerCall", "must not be negative"},
-		{"tool price too large", func(c *Config) { c.ToolPricing = map[string]ToolPrice{"search": {CreditsPerCall: 1 << 60}} }, LevelError, "toolPricing.search.creditsPerCall", "at most"},
+		{"tool price too large", func(c *Config) { c.ToolPricing = map[string]ToolPrice{"search": {CreditsPerCall: amt(1 << 60)}} }, LevelError, "toolPricing.search.creditsPerCall", "at most"},
 		{"tool rate limit", func(c *Config) { c.ToolPricing = map[string]ToolPrice{"a.b": {RateLimitPerMin: -1}} }, LevelError, `toolPricing["a.b"].rateLimitPerMin`, "negative"},
 		{"rate limit off", func(c *Config) { c.GlobalRateLimitPerMin = 0 }, LevelWarning, "globalRateLimitPerMin", "off"},
 		{"quota negative", func(c *Config) { c.GlobalQuota.MonthlyCalls = -1 }, LevelError, "globalQuota.monthlyCallLimit", "negative"},
