@@ -82,3 +82,6 @@ func runVersion(_ context.Context, inv *invocation, args []string) int {
 	fmt.Fprintf(inv.io.Stdout, "%s, %s, %s\n", line, v.GoVersion, v.Platform)
 	return ExitOK
 }
+
+// Version returns paygate's version string ("dev" for untagged builds).
+func Version() string { return buildVersion().Version }

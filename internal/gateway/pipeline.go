@@ -1,0 +1,358 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/gate"
+	"github.com/paygate/paygate/internal/gateway/streamable"
+	"github.com/paygate/paygate/internal/mcp"
+	"github.com/paygate/paygate/internal/store"
+)
+
+// durableWait bounds how long a reply waits for its ledger entry. The
+// store's group commit normally takes well under a millisecond; this only
+// matters when the disk stalls.
+const durableWait = 30 * time.Second
+
+// toolsCall is the whole request path of one tools/call, top to bottom.
+func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
+	start := g.now()
+	rules := g.rules.Load()
+
+	// Decode: only the tool name and the size of the raw arguments.
+	params, err := mcp.ParseCallTool(ex.Msg.Params)
+	if err != nil {
+		ex.ReplyError(&mcp.WireError{Code: mcp.CodeInvalidParams, Message: err.Error()})
+		return
+	}
+	if msg := g.maintenance.Load(); msg != nil {
+		g.deny(ex, rules, g.newCall(ex, params, start), &gate.Denial{Reason: gate.MaintenanceMode, Detail: *msg}, start)
+		return
+	}
+
+	// Authenticate, resolve policy, check.
+	c := g.newCall(ex, params, start)
+	shadow := rules.Policy.Shadow()
+	if err := rules.Chain.Run(ctx, c, shadow); err != nil {
+		var d *gate.Denial
+		if errors.As(err, &d) {
+			g.deny(ex, rules, c, d, start)
+			return
+		}
+		g.fault(ex, c, "gate", err)
+		return
+	}
+
+	// Charge: one atomic step that re-checks credits, spending limit and
+	// quotas, so concurrent calls cannot overspend what the checks saw.
+	var receipt *store.Receipt
+	callID := newCallID()
+	if !shadow {
+		receipt, err = g.store.Reserve(ctx, store.Reservation{
+			KeyID:  c.Key.ID,
+			CallID: callID,
+			Items:  []store.Item{{Tool: params.Name, Amount: c.Items[0].Price}},
+			Limits: rules.Policy.Limits(c.Key),
+			Now:    c.Now,
+			Meta:   store.Meta{RequestID: c.RequestID, Actor: "gateway"},
+		})
+		if err != nil {
+			var le *store.LimitError
+			if errors.As(err, &le) {
+				g.deny(ex, rules, c, gate.FromLimitError(le), start)
+				return
+			}
+			g.storeFault(ex, rules, c, err, start)
+			return
+		}
+	}
+	gateDone := g.now()
+	if g.metrics != nil {
+		g.metrics.GateDuration.Observe(gateDone.Sub(start).Seconds())
+	}
+
+	// Forward. The ledger commit of the charge runs concurrently.
+	resp, ferr := g.backend.Call(ctx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: ex.Msg.Params, Peer: ex})
+	backendDone := g.now()
+	if g.metrics != nil {
+		g.metrics.BackendLatency.WithLabelValues(g.backend.Name()).Observe(backendDone.Sub(gateDone).Seconds())
+	}
+
+	// Settle: refund what was not delivered, and failures when configured.
+	out := outcomeOf(resp, ferr)
+	charged := c.Items[0].Price
+	refund := receipt != nil && charged >= 0 && (out.undelivered() || (rules.Policy.RefundOnFailure() && out.failed()))
+	balance := int64(-1)
+	if receipt != nil {
+		balance = receipt.BalanceAfter
+	}
+	var refundReceipt *store.Receipt
+	if refund {
+		refundReceipt, err = g.store.Refund(context.WithoutCancel(ctx), store.Refund{
+			KeyID: c.Key.ID, CallID: callID, Item: 0, Amount: charged, Tool: params.Name, Now: g.now(),
+			Meta: store.Meta{RequestID: c.RequestID, Actor: "gateway", Note: out.String()},
+		})
+		if err != nil {
+			g.log.Error("refund failed", "call", callID, "key", c.Key.Mask(), "err", err)
+		} else {
+			balance = refundReceipt.BalanceAfter
+		}
+	}
+
+	// A charged result is never sent before its ledger entry is durable.
+	if werr := waitDurable(ctx, receipt, refundReceipt); werr != nil {
+		g.log.Error("ledger write not durable; withholding result", "call", callID, "err", werr)
+		ex.ReplyError(&mcp.WireError{Code: mcp.CodeInternalError, Message: "internal error: the charge could not be recorded; the call was not billed", Data: callData(callID)})
+		g.recordUsage(c, callID, 0, true, "ledger_error", g.now().Sub(start), false, "")
+		return
+	}
+
+	g.setHeaders(ex, c, balance)
+	net := charged
+	if refund || receipt == nil {
+		net = 0
+	}
+	g.recordUsage(c, callID, net, true, "", g.now().Sub(start), refund, out.String())
+	if g.metrics != nil {
+		status := "allowed"
+		switch {
+		case refund:
+			status = "refunded"
+			g.metrics.Refunds.WithLabelValues(params.Name).Inc()
+			g.metrics.RefundCredits.WithLabelValues(params.Name).Add(float64(charged))
+		case out.failed() || out.undelivered():
+			status = "error"
+		}
+		g.metrics.ToolCalls.WithLabelValues(params.Name, status).Inc()
+		if net > 0 {
+			g.metrics.CreditsCharged.WithLabelValues(params.Name).Add(float64(net))
+		}
+	}
+	if ferr != nil {
+		ex.ReplyError(g.forwardError(ferr))
+		return
+	}
+	ex.Reply(mcp.Encode(resp))
+}
+
+// newCall builds the gate's view of a tools/call.
+func (g *Gateway) newCall(ex *streamable.Exchange, p *mcp.CallToolParams, now time.Time) *gate.Call {
+	return &gate.Call{
+		Method:     mcp.MethodToolsCall,
+		Items:      []gate.Item{{Tool: p.Name, Args: p.Arguments, ArgBytes: len(p.Arguments)}},
+		Credential: Credential(ex.Request),
+		ClientIP:   g.clientIP.ClientIP(ex.Request),
+		Now:        now,
+		RequestID:  RequestID(ex.Request.Context()),
+	}
+}
+
+// deny answers a refused call with paygate-mcp's -32402 error shape and
+// records the decision. Nothing was charged.
+func (g *Gateway) deny(ex *streamable.Exchange, rules *Rules, c *gate.Call, d *gate.Denial, start time.Time) {
+	g.setHeaders(ex, c, accountBalance(c))
+	ex.ReplyError(gate.ErrorFor(d, g.pricing))
+	g.recordUsage(c, "", 0, false, string(d.Reason), g.now().Sub(start), false, "")
+	if g.metrics != nil {
+		tool := ""
+		if len(c.Items) > 0 {
+			tool = c.Items[0].Tool
+		}
+		g.metrics.ToolCalls.WithLabelValues(tool, "denied").Inc()
+		g.metrics.Denials.WithLabelValues(string(d.Reason)).Inc()
+		switch d.Reason {
+		case gate.RateLimited:
+			g.metrics.RateLimitHits.WithLabelValues("key").Inc()
+		case gate.ToolRateLimited:
+			g.metrics.RateLimitHits.WithLabelValues("tool").Inc()
+		}
+	}
+}
+
+// storeFault answers when the store cannot take the charge: the call is
+// refused (never served for free) with a clear, retryable error.
+func (g *Gateway) storeFault(ex *streamable.Exchange, rules *Rules, c *gate.Call, err error, start time.Time) {
+	if errors.Is(err, store.ErrKeyInactive) {
+		g.deny(ex, rules, c, &gate.Denial{Reason: gate.InvalidAPIKey}, start)
+		return
+	}
+	g.log.Error("charge failed", "key", c.Key.Mask(), "err", err)
+	g.deny(ex, rules, c, &gate.Denial{Reason: gate.StoreUnavailable, Detail: "the credit store is unavailable; retry later", RetryAfter: time.Second}, start)
+}
+
+// fault answers an internal error without leaking it.
+func (g *Gateway) fault(ex *streamable.Exchange, c *gate.Call, where string, err error) {
+	id := newCallID()
+	g.log.Error("internal error", "where", where, "call", id, "err", err)
+	ex.ReplyError(&mcp.WireError{Code: mcp.CodeInternalError, Message: "internal error", Data: callData(id)})
+}
+
+func callData(id string) []byte { return []byte(`{"callId":"` + id + `"}`) }
+
+// authenticateOnly checks that a request carries a valid, usable key (for
+// methods that are not free but not charged either).
+func (g *Gateway) authenticateOnly(ctx context.Context, ex *streamable.Exchange, rules *Rules) *gate.Denial {
+	c := &gate.Call{
+		Method:     ex.Msg.Method,
+		Credential: Credential(ex.Request),
+		ClientIP:   g.clientIP.ClientIP(ex.Request),
+		Now:        g.now(),
+		RequestID:  RequestID(ex.Request.Context()),
+	}
+	if rules.Policy.Shadow() {
+		return nil
+	}
+	if err := rules.Chain.Authenticate(ctx, c); err != nil {
+		var d *gate.Denial
+		if errors.As(err, &d) {
+			return d
+		}
+		return &gate.Denial{Reason: gate.StoreUnavailable}
+	}
+	return nil
+}
+
+// setHeaders adds X-Credits-Remaining and X-RateLimit-* to the response.
+func (g *Gateway) setHeaders(ex *streamable.Exchange, c *gate.Call, balance int64) {
+	if c.Key == nil {
+		return
+	}
+	h := ex.Header
+	if balance >= 0 {
+		h.Set("X-Credits-Remaining", strconv.FormatInt(balance, 10))
+	}
+	if rl := c.RateLimit; rl != nil {
+		h.Set("X-RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
+		h.Set("X-RateLimit-Remaining", strconv.FormatInt(rl.Remaining, 10))
+		reset := int64(rl.Reset.Sub(c.Now).Seconds() + 0.999)
+		if reset < 0 {
+			reset = 0
+		}
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+	}
+}
+
+func accountBalance(c *gate.Call) int64 {
+	if c.Key == nil {
+		return -1
+	}
+	return c.Account.Balance
+}
+
+// recordUsage appends the decision to the usage log (asynchronously).
+func (g *Gateway) recordUsage(c *gate.Call, callID string, charged int64, allowed bool, reason string, d time.Duration, refunded bool, outcome string) {
+	rec := store.UsageRecord{
+		Time:      c.Now,
+		Method:    c.Method,
+		Allowed:   allowed,
+		Reason:    reason,
+		Credits:   charged,
+		Refunded:  refunded,
+		Outcome:   outcome,
+		Duration:  d,
+		RequestID: c.RequestID,
+		CallID:    callID,
+	}
+	if c.ClientIP.IsValid() {
+		rec.ClientIP = c.ClientIP.String()
+	}
+	if len(c.Items) > 0 {
+		rec.Tool = c.Items[0].Tool
+	}
+	if c.Key != nil {
+		rec.KeyID, rec.KeyMask, rec.Namespace = c.Key.ID, c.Key.Mask(), c.Key.Namespace
+	}
+	if allowed && len(c.Shadow) > 0 {
+		rec.Reason = "shadow:" + string(c.Shadow[0])
+	}
+	g.store.AppendUsage(rec)
+}
+
+func waitDurable(ctx context.Context, rs ...*store.Receipt) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), durableWait)
+	defer cancel()
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		if err := r.Wait(wctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// outcome classifies what came back from the backend.
+type outcome struct {
+	err      error
+	rpcError bool
+	isError  bool
+}
+
+func outcomeOf(resp *mcp.Message, err error) outcome {
+	o := outcome{err: err}
+	if err == nil && resp != nil {
+		o.rpcError = resp.Error != nil
+		o.isError = !o.rpcError && mcp.ToolResultIsError(resp.Result)
+	}
+	return o
+}
+
+// undelivered: the client got no result from the backend, so it is never billed.
+func (o outcome) undelivered() bool { return o.err != nil }
+
+// failed: the backend answered with an error.
+func (o outcome) failed() bool { return o.rpcError || o.isError }
+
+func (o outcome) String() string {
+	switch {
+	case errors.Is(o.err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(o.err, context.Canceled):
+		return "cancelled"
+	case o.err != nil:
+		return "backend_down"
+	case o.rpcError:
+		return "rpc_error"
+	case o.isError:
+		return "tool_error"
+	}
+	return "ok"
+}
+
+// forwardError turns a backend failure into the JSON-RPC error the client
+// sees: it names the backend state and never hangs.
+func (g *Gateway) forwardError(err error) *mcp.WireError {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &mcp.WireError{Code: mcp.CodeToolTimeout, Message: "tool call timed out; it was not billed"}
+	case errors.Is(err, context.Canceled):
+		return &mcp.WireError{Code: mcp.CodeServiceUnavailable, Message: "request cancelled"}
+	}
+	return backendUnavailable(g.backend.Status())
+}
+
+func backendUnavailable(st backend.Status) *mcp.WireError {
+	msg := fmt.Sprintf("backend %q is %s", st.Name, st.State)
+	if st.State == backend.StateReady {
+		msg = fmt.Sprintf("backend %q connection lost during the call", st.Name)
+	}
+	if st.LastError != "" {
+		msg += ": " + st.LastError
+	}
+	return mcp.NewError(mcp.CodeBackendUnavailable, msg+"; the call was not billed, retry shortly", map[string]any{"backend": st.Name, "state": st.State, "restarts": st.Restarts})
+}
+
+// SetMaintenance turns maintenance mode on (msg != nil) or off.
+func (g *Gateway) SetMaintenance(msg *string) { g.maintenance.Store(msg) }
+
+// Maintenance returns the maintenance message, or nil when off.
+func (g *Gateway) Maintenance() *string { return g.maintenance.Load() }
+
+var _ = http.StatusOK
