@@ -28,7 +28,7 @@ func TestGETStatus(t *testing.T) {
 		{"unknown session", sessionHeader("nope", "Accept", acceptSSE), 404},
 		{"malformed Last-Event-ID", sessionHeader(sid, "Accept", acceptSSE, headerLastEventID, "x"), 400},
 		{"unknown stream", sessionHeader(sid, "Accept", acceptSSE, headerLastEventID, "7_1"), 400},
-		{"wrong version", sessionHeader(sid, "Accept", acceptSSE, HeaderProtocolVersion, mcp.Version20250326), 400},
+		{"unsupported version", sessionHeader(sid, "Accept", acceptSSE, HeaderProtocolVersion, "1999-01-01"), 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := e.do(nil, http.MethodGet, tc.h, "")

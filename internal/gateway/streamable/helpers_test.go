@@ -170,7 +170,16 @@ type env struct {
 	url string
 }
 
+// newEnv starts a Server with opts. Most tests here were written for the
+// lazy JSON-first response mode, so it is switched on; newDefaultEnv keeps
+// the production default (SSE when both are accepted).
 func newEnv(t *testing.T, opts Options) *env {
+	t.Helper()
+	opts.PreferJSON = true
+	return newDefaultEnv(t, opts)
+}
+
+func newDefaultEnv(t *testing.T, opts Options) *env {
 	t.Helper()
 	h := newFakeHandler()
 	srv := New(h, opts)

@@ -23,14 +23,14 @@ type respMode uint8
 
 const (
 	modeJSON respMode = iota // one JSON body: Accept application/json, */* or none
-	modeSSE                  // an event stream from the start: Accept text/event-stream only
-	modeLazy                 // JSON unless a related message comes before the response: both
+	modeSSE                  // an event stream from the start: Accept text/event-stream (both, by default)
+	modeLazy                 // JSON unless a related message comes before the response: both, with PreferJSON
 )
 
 // servePOST handles client messages: requests are answered on the
 // response, notifications and responses get 202.
 func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
-	mode, herr := postMode(r)
+	mode, herr := postMode(r, s.opts.PreferJSON)
 	if herr != nil {
 		herr.write(w)
 		return
@@ -104,12 +104,12 @@ func badRequest(id mcp.ID, msg string) *httpError {
 
 // postMode checks a POST's Content-Type and picks the response mode from
 // its Accept header.
-func postMode(r *http.Request) (respMode, *httpError) {
+func postMode(r *http.Request, preferJSON bool) (respMode, *httpError) {
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
 		return 0, &httpError{http.StatusUnsupportedMediaType, nil, mcp.CodeInvalidRequest, "Content-Type must be application/json"}
 	}
 	switch jsonOK, sseOK := parseAccept(r.Header.Values("Accept")); {
-	case jsonOK && sseOK:
+	case jsonOK && sseOK && preferJSON:
 		return modeLazy, nil
 	case sseOK:
 		return modeSSE, nil
@@ -259,16 +259,17 @@ func parseAccept(values []string) (jsonOK, sseOK bool) {
 }
 
 // checkSessionVersion validates the MCP-Protocol-Version header of a
-// request on a session: absent, or the session's negotiated revision.
+// request on a session: absent or any supported revision. The spec only
+// requires refusing invalid or unsupported values; clients (the MCP
+// conformance suite among them) may send an older supported revision on a
+// session negotiated at a newer one, and the session's revision still
+// governs the request.
 func checkSessionVersion(r *http.Request, sess *Session) (string, bool) {
 	v := r.Header.Get(HeaderProtocolVersion)
-	switch {
-	case v == "" || v == sess.version:
+	if v == "" || v == sess.version || mcp.IsSupportedVersion(v) {
 		return "", true
-	case !mcp.IsSupportedVersion(v):
-		return unsupportedVersion(r), false
 	}
-	return fmt.Sprintf("%s %q does not match the session's protocol revision %q", HeaderProtocolVersion, v, sess.version), false
+	return unsupportedVersion(r), false
 }
 
 // statelessVersion returns the revision of a request outside any session:

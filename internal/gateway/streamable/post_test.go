@@ -45,8 +45,11 @@ func TestPOSTStatus(t *testing.T) {
 		{name: "response", body: `{"jsonrpc":"2.0","id":"s1","result":{}}`, status: 202},
 		{name: "unknown session", h: sessionHeader("0123456789abcdef0123456789abcdef"), body: echo, status: 404, code: codeSessionNotFound},
 		{name: "session", h: sessionHeader(sid), body: echo, status: 200},
-		{name: "session version mismatch", h: sessionHeader(sid, HeaderProtocolVersion, mcp.Version20251125),
-			body: echo, status: 400, code: mcp.CodeInvalidRequest, msg: "does not match"},
+		// Another supported revision on a session is accepted (the spec only
+		// refuses invalid or unsupported values; the conformance suite
+		// sends 2025-03-26 on 2025-11-25 sessions).
+		{name: "session other supported version", h: sessionHeader(sid, HeaderProtocolVersion, mcp.Version20251125),
+			body: echo, status: 200},
 		{name: "session version unsupported", h: sessionHeader(sid, HeaderProtocolVersion, "1999-01-01"),
 			body: echo, status: 400, code: mcp.CodeInvalidRequest, msg: "unsupported"},
 		{name: "stateless version unsupported", h: hdr(HeaderProtocolVersion, "bogus"), body: echo, status: 400, code: mcp.CodeInvalidRequest},
@@ -339,4 +342,28 @@ func TestKeepAliveComments(t *testing.T) {
 	if seen[0] != "stream open" || seen[1] != "keepalive" {
 		t.Fatalf("comments %q", seen)
 	}
+}
+
+// TestBothAcceptedDefaultsToSSE: without PreferJSON, a client that accepts
+// both media types gets an SSE stream (as the MCP SDK servers answer),
+// carrying the handler's headers and resumable event ids.
+func TestBothAcceptedDefaultsToSSE(t *testing.T) {
+	e := newDefaultEnv(t, Options{})
+	sid := e.initialize(mcp.Version20251125)
+	resp := e.do(nil, http.MethodPost, sessionHeader(sid, "Accept", "application/json, text/event-stream"), echo)
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q, want text/event-stream", ct)
+	}
+	if resp.Header.Get("X-Echo") != "1" {
+		t.Errorf("handler header missing: %v", resp.Header)
+	}
+	r := newSSEReader(resp.Body)
+	if ev := r.event(t); ev.data != "" || ev.id == "" {
+		t.Fatalf("want a priming event first, got %+v", ev)
+	}
+	if ev := r.event(t); ev.data != `{"jsonrpc":"2.0","id":7,"result":{"x":1}}` {
+		t.Fatalf("event %+v", ev)
+	}
+	r.expectEOF(t)
 }

@@ -77,6 +77,12 @@ type Options struct {
 	// stops reading for this long is disconnected (its events stay
 	// buffered for resumption).
 	WriteTimeout time.Duration
+	// PreferJSON answers a POST whose Accept lists both JSON and SSE with a
+	// plain JSON body unless a related server message arrives before the
+	// response (then it switches to SSE). Off by default: such requests get
+	// an SSE stream, as the MCP SDKs' servers answer them, with event ids
+	// that make the response resumable.
+	PreferJSON bool
 
 	Logger *slog.Logger
 	// Now is the clock for session activity and expiry (tests fake it).
