@@ -1,0 +1,249 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/paygate/paygate/internal/store"
+)
+
+// where builds a WHERE clause and its arguments.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) time(col string, since, until time.Time) {
+	if !since.IsZero() {
+		w.add(col+" >= ?", since.UnixNano())
+	}
+	if !until.IsZero() {
+		w.add(col+" < ?", until.UnixNano())
+	}
+}
+
+func (w *where) in(col string, vals []string) {
+	if len(vals) == 0 {
+		return
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")
+	args := make([]any, len(vals))
+	for i, v := range vals {
+		args[i] = v
+	}
+	w.add(col+" IN ("+ph+")", args...)
+}
+
+// sql returns " WHERE ... ORDER BY seq [DESC] [LIMIT n]".
+func (w *where) sql(desc bool, limit int) string {
+	var b strings.Builder
+	if len(w.conds) > 0 {
+		b.WriteString(" WHERE ")
+		b.WriteString(strings.Join(w.conds, " AND "))
+	}
+	b.WriteString(" ORDER BY seq")
+	if desc {
+		b.WriteString(" DESC")
+	}
+	if limit > 0 {
+		fmt.Fprintf(&b, " LIMIT %d", limit)
+	}
+	return b.String()
+}
+
+// Entries returns ledger lines, including every line queued before the call.
+func (s *Store) Entries(ctx context.Context, f store.LedgerFilter) ([]store.Entry, error) {
+	if err := s.sync(ctx); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.KeyID != "" {
+		w.add("key_id = ?", f.KeyID)
+	}
+	kinds := make([]string, len(f.Kinds))
+	for i, k := range f.Kinds {
+		kinds[i] = string(k)
+	}
+	w.in("kind", kinds)
+	w.time("time", f.Since, f.Until)
+	if f.AfterSeq > 0 {
+		w.add("seq > ?", f.AfterSeq)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, key_id, kind, delta, balance_after, tool, call_id, item,
+		request_id, counterparty, actor, note FROM ledger`+w.sql(f.Desc, f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger entries: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Entry
+	for rows.Next() {
+		var (
+			e    store.Entry
+			t    int64
+			kind string
+		)
+		if err := rows.Scan(&e.Seq, &t, &e.KeyID, &kind, &e.Delta, &e.BalanceAfter, &e.Tool, &e.CallID, &e.Item,
+			&e.RequestID, &e.Counterparty, &e.Actor, &e.Note); err != nil {
+			return nil, err
+		}
+		e.Time, e.Kind = fromNanos(t), store.EntryKind(kind)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// AppendUsage queues records; they are written within FlushInterval.
+func (s *Store) AppendUsage(recs ...store.UsageRecord) {
+	if len(recs) == 0 || s.closed.Load() {
+		return
+	}
+	now := s.now()
+	for i := range recs {
+		if recs[i].Time.IsZero() {
+			recs[i].Time = now
+		}
+	}
+	s.w.appendLogs(recs, nil)
+}
+
+// Usage queries usage records, including every record appended before it.
+func (s *Store) Usage(ctx context.Context, f store.UsageFilter) ([]store.UsageRecord, error) {
+	if err := s.sync(ctx); err != nil {
+		return nil, err
+	}
+	var w where
+	if f.KeyID != "" {
+		w.add("key_id = ?", f.KeyID)
+	}
+	if f.Namespace != "" {
+		w.add("namespace = ?", f.Namespace)
+	}
+	if f.Tool != "" {
+		w.add("tool = ?", f.Tool)
+	}
+	if f.Allowed != nil {
+		w.add("allowed = ?", *f.Allowed)
+	}
+	w.time("time", f.Since, f.Until)
+	if f.AfterSeq > 0 {
+		w.add("seq > ?", f.AfterSeq)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, key_id, key_mask, namespace, method, tool, allowed, reason, credits,
+		refunded, outcome, duration_ns, request_id, call_id, client_ip FROM usage`+w.sql(f.Desc, f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage: %w", err)
+	}
+	defer rows.Close()
+	var out []store.UsageRecord
+	for rows.Next() {
+		var (
+			u     store.UsageRecord
+			t, du int64
+		)
+		if err := rows.Scan(&u.Seq, &t, &u.KeyID, &u.KeyMask, &u.Namespace, &u.Method, &u.Tool, &u.Allowed, &u.Reason,
+			&u.Credits, &u.Refunded, &u.Outcome, &du, &u.RequestID, &u.CallID, &u.ClientIP); err != nil {
+			return nil, err
+		}
+		u.Time, u.Duration = fromNanos(t), time.Duration(du)
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// AppendAudit queues events; they are written within FlushInterval.
+func (s *Store) AppendAudit(evs ...store.AuditEvent) {
+	if len(evs) == 0 || s.closed.Load() {
+		return
+	}
+	now := s.now()
+	for i := range evs {
+		if evs[i].Time.IsZero() {
+			evs[i].Time = now
+		}
+	}
+	s.w.appendLogs(nil, evs)
+}
+
+// Audit queries the audit trail, including every event appended before it.
+// Metadata numbers come back as float64 (JSON).
+func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEvent, error) {
+	if err := s.sync(ctx); err != nil {
+		return nil, err
+	}
+	var w where
+	w.in("type", f.Types)
+	if f.Actor != "" {
+		w.add("actor = ?", f.Actor)
+	}
+	w.time("time", f.Since, f.Until)
+	if f.AfterSeq > 0 {
+		w.add("seq > ?", f.AfterSeq)
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, type, actor, request_id, key_mask, message, metadata FROM audit`+
+		w.sql(f.Desc, f.Limit), w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	defer rows.Close()
+	var out []store.AuditEvent
+	for rows.Next() {
+		var (
+			e    store.AuditEvent
+			t    int64
+			meta sql.NullString
+		)
+		if err := rows.Scan(&e.Seq, &t, &e.Type, &e.Actor, &e.RequestID, &e.KeyMask, &e.Message, &meta); err != nil {
+			return nil, err
+		}
+		e.Time = fromNanos(t)
+		if meta.Valid {
+			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
+				return nil, fmt.Errorf("audit %d metadata: %w", e.Seq, err)
+			}
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PruneAudit deletes events older than before, then all but the newest
+// keep (0: no count limit).
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int, error) {
+	if err := s.sync(ctx); err != nil { // events appended earlier are prunable too
+		return 0, err
+	}
+	var n int64
+	err := s.w.exec(ctx, func(x *wtx) error {
+		n = 0
+		if !before.IsZero() {
+			res, err := x.exec("DELETE FROM audit WHERE time < ?", before.UnixNano())
+			if err != nil {
+				return err
+			}
+			d, _ := res.RowsAffected()
+			n += d
+		}
+		if keep > 0 {
+			res, err := x.exec("DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 OFFSET ?)", keep)
+			if err != nil {
+				return err
+			}
+			d, _ := res.RowsAffected()
+			n += d
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune audit: %w", err)
+	}
+	return int(n), nil
+}

@@ -1,0 +1,280 @@
+// Package sqlite is paygate's embedded store: one SQLite file (WAL mode,
+// pure-Go driver) owned by a single gateway process.
+//
+// Keys and accounts are loaded into memory at Open and served from there;
+// memory is the source of truth while the store is open and the database
+// follows it in order. Money operations apply to memory atomically under a
+// per-account lock, queue their ledger lines, and return a Receipt whose
+// Wait blocks until the batch holding them is committed: one writer
+// goroutine commits batches back to back (group commit), each one
+// transaction with its ledger lines and the accounts rows they produce, so
+// the accounts table equals the sum of ledger deltas at every commit. If a
+// commit fails the store fails closed: every later write returns
+// store.ErrUnavailable until it is reopened.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // driver "sqlite"
+
+	"github.com/paygate/paygate/internal/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Sync modes.
+const (
+	// SyncFull fsyncs the WAL at every group commit: a Wait that returned
+	// nil survives power loss.
+	SyncFull = "full"
+	// SyncNormal writes the WAL at every commit and fsyncs at checkpoints:
+	// it survives a process crash, not a power loss.
+	SyncNormal = "normal"
+)
+
+// Options configure Open.
+type Options struct {
+	Path     string // database file; "<Path>.lock" guards it
+	InMemory bool   // throwaway database: no file, no fsync, no lock
+	Sync     string // SyncFull (default) or SyncNormal
+	Logger   *slog.Logger
+	Now      func() time.Time // default time.Now
+
+	// FlushInterval bounds how long usage records and audit events wait
+	// before they are written (default 50ms). Money operations never wait
+	// for it.
+	FlushInterval time.Duration
+	// MaxBatch caps the lines (ledger entries, records, other writes) one
+	// transaction carries (default 4096).
+	MaxBatch int
+	// RecentCalls is how many call ids are kept in memory to refuse
+	// duplicates and serve refunds without SQL (default 65536). Older ones
+	// are checked against the ledger's unique index.
+	RecentCalls int
+	// ReadConns is the size of the read connection pool (default 4).
+	ReadConns int
+}
+
+func (o *Options) defaults() {
+	if o.Sync == "" {
+		o.Sync = SyncFull
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = 50 * time.Millisecond
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 4096
+	}
+	if o.RecentCalls <= 0 {
+		o.RecentCalls = 65536
+	}
+	if o.ReadConns <= 0 {
+		o.ReadConns = 4
+	}
+}
+
+// Validate reports option errors without touching the disk.
+func (o Options) Validate() error {
+	switch {
+	case o.InMemory && o.Path != "":
+		return errors.New("sqlite: set Path or InMemory, not both")
+	case !o.InMemory && o.Path == "":
+		return errors.New("sqlite: Path is required")
+	case strings.ContainsAny(o.Path, "?#"):
+		return fmt.Errorf("sqlite: path %q must not contain '?' or '#'", o.Path)
+	}
+	switch o.Sync {
+	case "", SyncFull, SyncNormal:
+	default:
+		return fmt.Errorf("sqlite: unknown sync mode %q (want %q or %q)", o.Sync, SyncFull, SyncNormal)
+	}
+	return nil
+}
+
+// Store is the SQLite implementation of store.Store.
+type Store struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	lock *os.File
+	wdb  *sql.DB // the writer's connection, and everything at Open
+	rdb  *sql.DB // queries; the same pool as wdb when InMemory
+	w    *writer
+	rq   struct {
+		callCharged *sql.Stmt // is a call id in the ledger?
+	}
+
+	// mu guards the key indexes and every rec's key configuration. Money
+	// operations hold it for reading so a revoke (held for writing) is
+	// ordered against every charge.
+	mu    sync.RWMutex
+	keys  *keyIndex
+	locks acctLocks // account locks; taken with mu held for reading
+
+	calls *callWindow
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the database, takes the single-writer
+// lock, migrates the schema and loads every key and account into memory.
+func Open(ctx context.Context, opts Options) (_ *Store, err error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts.defaults()
+	s := &Store{
+		opts: opts, log: opts.Logger, now: opts.Now,
+		calls: newCallWindow(opts.RecentCalls),
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if opts.InMemory {
+		// One connection: every connection to ":memory:" is its own database.
+		if s.wdb, err = sql.Open("sqlite", ":memory:?_txlock=immediate"); err != nil {
+			return nil, err
+		}
+		s.wdb.SetMaxOpenConns(1)
+		s.wdb.SetConnMaxLifetime(0)
+		s.wdb.SetConnMaxIdleTime(0)
+		s.rdb = s.wdb
+	} else {
+		if s.lock, err = lockFile(opts.Path + ".lock"); err != nil {
+			return nil, err
+		}
+		sync := "FULL"
+		if opts.Sync == SyncNormal {
+			sync = "NORMAL"
+		}
+		common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
+		if s.wdb, err = sql.Open("sqlite", opts.Path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate"); err != nil {
+			return nil, err
+		}
+		s.wdb.SetMaxOpenConns(1)
+		s.wdb.SetConnMaxLifetime(0)
+		s.wdb.SetConnMaxIdleTime(0)
+		if err = s.wdb.PingContext(ctx); err != nil {
+			return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
+		}
+		if s.rdb, err = sql.Open("sqlite", opts.Path+common+"&_pragma=query_only(1)"); err != nil {
+			return nil, err
+		}
+		s.rdb.SetMaxOpenConns(opts.ReadConns)
+		s.rdb.SetMaxIdleConns(opts.ReadConns)
+	}
+	if err = migrate(ctx, s.wdb); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
+	}
+	if err = s.loadKeys(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: load keys: %w", s.name(), err)
+	}
+	var lastSeq int64
+	if err = s.wdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM ledger").Scan(&lastSeq); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
+	}
+	if err = s.loadCalls(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: load recent calls: %w", s.name(), err)
+	}
+	if s.rq.callCharged, err = s.rdb.PrepareContext(ctx, qCallCharged); err != nil {
+		return nil, err
+	}
+	if s.w, err = newWriter(ctx, s.wdb, lastSeq, opts.FlushInterval, opts.MaxBatch, s.log); err != nil {
+		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
+	}
+	return s, nil
+}
+
+func (s *Store) name() string {
+	if s.opts.InMemory {
+		return ":memory:"
+	}
+	return s.opts.Path
+}
+
+// Ping reports whether the store can take writes now.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// usable returns ErrClosed, the failure that put the store in its failed
+// state, or nil.
+func (s *Store) usable() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	if p := s.w.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close commits everything queued (usage and audit records included) and
+// releases the database and the lock. Safe to call more than once and after
+// a failed Open.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		if s.w != nil {
+			s.w.close()
+		}
+		if s.rq.callCharged != nil {
+			s.rq.callCharged.Close()
+		}
+		var errs []error
+		if s.rdb != nil && s.rdb != s.wdb {
+			errs = append(errs, s.rdb.Close())
+		}
+		if s.wdb != nil {
+			if !s.opts.InMemory {
+				// Fold the WAL into the database so the next Open starts clean.
+				if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+					s.log.Warn("sqlite: checkpoint at close", "err", err)
+				}
+			}
+			errs = append(errs, s.wdb.Close())
+		}
+		if s.lock != nil {
+			errs = append(errs, unlockFile(s.lock))
+		}
+		s.closeErr = errors.Join(errs...)
+	})
+	return s.closeErr
+}
+
+// sync waits until everything queued before it, usage and audit records
+// included, is committed, so queries read their own writes.
+func (s *Store) sync(ctx context.Context) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	err := s.w.barrier().wait(ctx)
+	if errors.Is(err, store.ErrUnavailable) {
+		return nil // reads still serve what was committed
+	}
+	return err
+}

@@ -1,0 +1,496 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/paygate/paygate/internal/store"
+)
+
+// ticket is shared by every operation committed in one batch: the batch's
+// one transaction makes them durable together.
+type ticket struct {
+	done chan struct{}
+	err  error
+	wait func(context.Context) error // built once per batch, not per operation
+}
+
+func newTicket() *ticket {
+	t := &ticket{done: make(chan struct{})}
+	t.wait = t.waitFor
+	return t
+}
+
+func (t *ticket) waitFor(ctx context.Context) error {
+	select {
+	case <-t.done:
+		return t.err
+	default:
+	}
+	select {
+	case <-t.done:
+		return t.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (t *ticket) finish(err error) {
+	t.err = err
+	close(t.done)
+}
+
+// failedTicket returns a ticket that already reports err.
+func failedTicket(err error) *ticket {
+	t := newTicket()
+	t.finish(err)
+	return t
+}
+
+// execOp is a write other than ledger lines (key rows, admin keys,
+// settings, pruning). It runs inside the batch transaction, in queue order,
+// on the writer goroutine, so a read-check-write inside fn is atomic.
+type execOp struct {
+	fn  func(*wtx) error
+	err error // the operation's own answer; valid once the ticket is done
+}
+
+// refusal is an execOp answer that wrote nothing (a conflict, a missing
+// row): it fails that operation only, not the batch.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// acctRow is an account's state right after one operation, written so the
+// accounts table matches the ledger lines of the same commit.
+type acctRow struct {
+	keyID string
+	a     account
+}
+
+// batch is what one transaction writes.
+type batch struct {
+	execs   []*execOp
+	entries []store.Entry
+	accts   []acctRow
+	usage   []store.UsageRecord
+	audit   []store.AuditEvent
+	t       *ticket
+	barrier bool // someone waits on t though the batch may stay empty
+}
+
+func (b *batch) size() int {
+	return len(b.execs) + len(b.entries) + len(b.usage) + len(b.audit)
+}
+
+func (b *batch) reset() {
+	clear(b.execs)
+	b.execs = b.execs[:0]
+	clear(b.entries) // drop string references
+	b.entries = b.entries[:0]
+	clear(b.accts)
+	b.accts = b.accts[:0]
+	clear(b.usage)
+	b.usage = b.usage[:0]
+	clear(b.audit)
+	b.audit = b.audit[:0]
+	b.t = nil
+	b.barrier = false
+}
+
+// maxPendingLogs bounds the usage and audit records waiting for the writer
+// so a stalled disk cannot grow memory without limit; beyond it records are
+// dropped and counted.
+const maxPendingLogs = 200_000
+
+// writer owns the write connection. Operations append to the open batch;
+// the single writer goroutine commits batches one after another, so a batch
+// forms naturally while the previous commit (and its fsync) runs.
+type writer struct {
+	log        *slog.Logger
+	db         *sql.DB
+	flushEvery time.Duration
+	maxBatch   int
+
+	mu          sync.Mutex
+	seq         int64    // last ledger seq handed out
+	open        *batch   // accepting operations
+	sealed      []*batch // full batches, oldest first
+	free        []*batch
+	pendingLogs int
+	closed      error // set by close: no more operations
+	dropped     int64
+
+	kick    chan struct{} // operations waiting: commit now
+	logKick chan struct{} // records waiting: commit within flushEvery
+	stop    chan struct{}
+	exited  chan struct{}
+
+	failed atomic.Pointer[error]
+
+	stmts struct {
+		ledger, account, usage, audit *sql.Stmt
+	}
+	seen map[string]int // reused by commit to keep the last row per account
+
+	// afterBegin, when set by tests, runs inside each transaction first.
+	afterBegin func(*wtx) error
+}
+
+// wtx is the writer's transaction as execOps see it.
+type wtx struct {
+	ctx context.Context
+	tx  *sql.Tx
+}
+
+func (x *wtx) exec(query string, args ...any) (sql.Result, error) {
+	return x.tx.ExecContext(x.ctx, query, args...)
+}
+
+func (x *wtx) queryRow(query string, args ...any) *sql.Row {
+	return x.tx.QueryRowContext(x.ctx, query, args...)
+}
+
+func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.Duration, maxBatch int, log *slog.Logger) (*writer, error) {
+	var err error
+	w := &writer{
+		log: log, db: db, flushEvery: flushEvery, maxBatch: maxBatch,
+		seq:     lastSeq,
+		kick:    make(chan struct{}, 1),
+		logKick: make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		exited:  make(chan struct{}),
+		seen:    make(map[string]int),
+	}
+	prep := func(dst **sql.Stmt, q string) {
+		if err == nil {
+			*dst, err = db.PrepareContext(ctx, q)
+		}
+	}
+	prep(&w.stmts.ledger, `INSERT INTO ledger (seq, time, key_id, kind, delta, balance_after, tool, call_id, item, request_id, counterparty, actor, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&w.stmts.account, `UPDATE accounts SET balance = ?, spent = ?, calls = ?, last_used_at = ?, day = ?, daily_calls = ?,
+		daily_credits = ?, month = ?, monthly_calls = ?, monthly_credits = ? WHERE key_id = ?`)
+	prep(&w.stmts.usage, `INSERT INTO usage (time, key_id, key_mask, namespace, method, tool, allowed, reason, credits, refunded,
+		outcome, duration_ns, request_id, call_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&w.stmts.audit, `INSERT INTO audit (time, type, actor, request_id, key_mask, message, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		w.closeStmts()
+		return nil, err
+	}
+	w.open = w.newBatch()
+	go w.run()
+	return w, nil
+}
+
+func (w *writer) newBatch() *batch {
+	var b *batch
+	if n := len(w.free); n > 0 {
+		b, w.free = w.free[n-1], w.free[:n-1]
+	} else {
+		b = &batch{}
+	}
+	b.t = newTicket()
+	return b
+}
+
+// lock locks the queue and returns the batch to append to. The caller
+// appends, then calls unlock. When the store is closed or failed it returns
+// a scratch batch whose ticket already reports the error.
+func (w *writer) lock() *batch {
+	w.mu.Lock()
+	if err := w.refuseErr(); err != nil {
+		return &batch{t: failedTicket(err)}
+	}
+	if w.open.size() >= w.maxBatch {
+		w.sealed = append(w.sealed, w.open)
+		w.open = w.newBatch()
+	}
+	return w.open
+}
+
+// nextSeq hands out a ledger seq; call between lock and unlock.
+func (w *writer) nextSeq() int64 {
+	w.seq++
+	return w.seq
+}
+
+// unlock releases the queue and wakes the writer for an operation that a
+// caller will wait on.
+func (w *writer) unlock(b *batch) *ticket {
+	t := b.t
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return t
+}
+
+func (w *writer) refuseErr() error {
+	if w.closed != nil {
+		return w.closed
+	}
+	if p := w.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// exec queues fn and waits for its answer.
+func (w *writer) exec(ctx context.Context, fn func(*wtx) error) error {
+	op := &execOp{fn: fn}
+	b := w.lock()
+	b.execs = append(b.execs, op)
+	t := w.unlock(b)
+	if err := t.wait(ctx); err != nil {
+		return err
+	}
+	return op.err
+}
+
+// barrier returns a ticket done once everything queued so far, records
+// included, is committed.
+func (w *writer) barrier() *ticket {
+	b := w.lock()
+	b.barrier = true
+	return w.unlock(b)
+}
+
+// appendLogs queues usage records and audit events; the writer commits them
+// within flushEvery, or at once when a batch fills.
+func (w *writer) appendLogs(usage []store.UsageRecord, audit []store.AuditEvent) {
+	n := len(usage) + len(audit)
+	if n == 0 {
+		return
+	}
+	w.mu.Lock()
+	if w.refuseErr() != nil || w.pendingLogs+n > maxPendingLogs {
+		w.dropped += int64(n)
+		d := w.dropped
+		w.mu.Unlock()
+		if d == int64(n) || d%10000 < int64(n) { // the first drop, then every ~10,000
+			w.log.Warn("sqlite: usage/audit records dropped", "dropped_total", d, "err", w.refuseErr())
+		}
+		return
+	}
+	if w.open.size() >= w.maxBatch {
+		w.sealed = append(w.sealed, w.open)
+		w.open = w.newBatch()
+	}
+	b := w.open
+	b.usage = append(b.usage, usage...)
+	b.audit = append(b.audit, audit...)
+	w.pendingLogs += n
+	full := len(w.sealed) > 0 || b.size() >= w.maxBatch
+	w.mu.Unlock()
+	ch := w.logKick
+	if full {
+		ch = w.kick
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// take removes the oldest batch with work, or returns nil.
+func (w *writer) take() *batch {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b *batch
+	if len(w.sealed) > 0 {
+		b = w.sealed[0]
+		w.sealed[0] = nil
+		w.sealed = w.sealed[1:]
+	} else if w.open.size() > 0 || w.open.barrier {
+		b = w.open
+		w.open = w.newBatch()
+	} else {
+		return nil
+	}
+	w.pendingLogs -= len(b.usage) + len(b.audit)
+	return b
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	stopping := false
+	for {
+		select {
+		case <-w.kick:
+		case <-w.logKick:
+			if !armed {
+				timer.Reset(w.flushEvery)
+				armed = true
+			}
+			continue
+		case <-timer.C:
+			armed = false
+		case <-w.stop:
+			stopping = true
+		}
+		for {
+			b := w.take()
+			if b == nil {
+				break
+			}
+			w.commit(b)
+			w.mu.Lock()
+			b.reset()
+			w.free = append(w.free, b)
+			w.mu.Unlock()
+		}
+		if stopping {
+			return
+		}
+	}
+}
+
+func (w *writer) commit(b *batch) {
+	if p := w.failed.Load(); p != nil {
+		w.finish(b, *p)
+		return
+	}
+	if b.size() == 0 {
+		w.finish(b, nil)
+		return
+	}
+	if err := w.write(b); err != nil {
+		err = fmt.Errorf("%w: sqlite commit: %w", store.ErrUnavailable, err)
+		w.failed.CompareAndSwap(nil, &err)
+		w.log.Error("sqlite: commit failed; refusing further writes", "err", err,
+			"entries", len(b.entries), "records", len(b.usage)+len(b.audit))
+		w.finish(b, err)
+		return
+	}
+	w.finish(b, nil)
+}
+
+func (w *writer) finish(b *batch, err error) {
+	for _, op := range b.execs {
+		if err != nil {
+			op.err = err
+		}
+	}
+	b.t.finish(err)
+}
+
+// write commits b in one transaction: execs, ledger lines, the last state
+// of each touched account, then records.
+func (w *writer) write(b *batch) (err error) {
+	ctx := context.Background()       // no Done channel: the driver skips its interrupt watcher
+	tx, err := w.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE (DSN _txlock)
+	if err != nil {
+		return err
+	}
+	x := &wtx{ctx: ctx, tx: tx}
+	defer func() {
+		if err != nil {
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	ledger, account := tx.StmtContext(ctx, w.stmts.ledger), tx.StmtContext(ctx, w.stmts.account)
+	if w.afterBegin != nil {
+		if err := w.afterBegin(x); err != nil {
+			return err
+		}
+	}
+	for _, op := range b.execs {
+		if ferr := op.fn(x); ferr != nil {
+			var r refusal
+			if !errors.As(ferr, &r) {
+				return ferr
+			}
+			op.err = r.err
+		}
+	}
+	for i := range b.entries {
+		e := &b.entries[i]
+		if _, err := ledger.ExecContext(ctx, e.Seq, nanos(e.Time), e.KeyID, string(e.Kind), e.Delta, e.BalanceAfter,
+			e.Tool, e.CallID, e.Item, e.RequestID, e.Counterparty, e.Actor, e.Note); err != nil {
+			return fmt.Errorf("insert ledger seq %d: %w", e.Seq, err)
+		}
+	}
+	clear(w.seen)
+	for i, r := range b.accts {
+		w.seen[r.keyID] = i
+	}
+	for i, r := range b.accts {
+		if w.seen[r.keyID] != i {
+			continue // a later row of the same batch has the account's state at commit
+		}
+		a := &r.a
+		if _, err := account.ExecContext(ctx, a.balance, a.spent, a.calls, a.lastUsed, a.day, a.dailyCalls,
+			a.dailyCredits, a.month, a.monthlyCalls, a.monthlyCredits, r.keyID); err != nil {
+			return fmt.Errorf("update account %s: %w", r.keyID, err)
+		}
+	}
+	usage, audit := tx.StmtContext(ctx, w.stmts.usage), tx.StmtContext(ctx, w.stmts.audit)
+	for i := range b.usage {
+		u := &b.usage[i]
+		if _, err := usage.ExecContext(ctx, nanos(u.Time), u.KeyID, u.KeyMask, u.Namespace, u.Method, u.Tool,
+			u.Allowed, u.Reason, u.Credits, u.Refunded, u.Outcome, int64(u.Duration), u.RequestID, u.CallID, u.ClientIP); err != nil {
+			return fmt.Errorf("insert usage: %w", err)
+		}
+	}
+	for i := range b.audit {
+		a := &b.audit[i]
+		var meta any
+		if len(a.Metadata) > 0 {
+			j, jerr := json.Marshal(a.Metadata)
+			if jerr != nil {
+				// A record we cannot encode loses its metadata, not the batch.
+				j, _ = json.Marshal(map[string]string{"error": "metadata not encodable: " + jerr.Error()})
+			}
+			meta = string(j)
+		}
+		if _, err := audit.ExecContext(ctx, nanos(a.Time), a.Type, a.Actor, a.RequestID, a.KeyMask, a.Message, meta); err != nil {
+			return fmt.Errorf("insert audit: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// close stops accepting operations, commits everything queued and stops
+// the goroutine.
+func (w *writer) close() {
+	w.mu.Lock()
+	if w.closed == nil {
+		w.closed = store.ErrClosed
+	}
+	w.mu.Unlock()
+	select {
+	case <-w.exited:
+		return
+	default:
+	}
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.exited
+	w.closeStmts()
+}
+
+func (w *writer) closeStmts() {
+	for _, s := range []*sql.Stmt{w.stmts.ledger, w.stmts.account, w.stmts.usage, w.stmts.audit} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
