@@ -243,9 +243,7 @@ var keyIDRE = regexp.MustCompile(`^key_[0-9a-f]{16}$`)
 
 // keyImporter is the optional store capability of creating a key with
 // opening counters (spent, calls, last use) carried over from elsewhere.
-type keyImporter interface {
-	ImportKey(ctx context.Context, k *store.Key, initial credits.Credits, opening store.Account, m store.Meta) (*store.Key, store.Account, error)
-}
+type keyImporter = store.KeyImporter
 
 func (a *API) importKeys(w http.ResponseWriter, r *http.Request) error {
 	var req importRequest

@@ -33,6 +33,7 @@ var (
 	ErrDuplicateCall = errors.New("call id already reserved")
 	ErrUnavailable   = errors.New("store unavailable") // e.g. Redis unreachable, disk failure
 	ErrClosed        = errors.New("store closed")
+	ErrInvalid       = errors.New("invalid argument") // bad amount, empty call id, self-transfer, ...
 
 	// Limit errors, returned as *LimitError by Reserve.
 	ErrInsufficientCredits = errors.New("insufficient credits")
@@ -247,7 +248,9 @@ type Receipt struct {
 	Wait func(ctx context.Context) error
 }
 
-// Refund gives back one item of a reserved call.
+// Refund gives back one item of a reserved call. Amount 0 means the whole
+// item; more than the item's charge is refused (ErrInvalid). Calls and the
+// call quotas are given back only on a full refund.
 type Refund struct {
 	KeyID  string
 	CallID string
@@ -398,7 +401,10 @@ type Keys interface {
 // Ledger moves credits. Each method writes its entries and updates the
 // balance in one atomic step.
 type Ledger interface {
-	// Reserve charges every item of r or none. It fails with a *LimitError
+	// Reserve charges every item of r or none. It checks, in this order:
+	// revoked (ErrKeyInactive), duplicate call id, spending limit, quotas,
+	// balance. Suspension and expiry are the gate's checks, not Reserve's.
+	// It fails with a *LimitError
 	// when the balance, the spending limit or a quota refuses it,
 	// ErrKeyInactive for a revoked key, ErrDuplicateCall for a reused call id.
 	Reserve(ctx context.Context, r Reservation) (*Receipt, error)
@@ -418,7 +424,8 @@ type Ledger interface {
 
 // Usage stores gate decisions. Append is asynchronous and never blocks the
 // request path for long; records become durable within a short interval and
-// are flushed by Close.
+// are flushed by Close. A query sees every record this process appended
+// before it (stores flush pending records first).
 type Usage interface {
 	AppendUsage(recs ...UsageRecord)
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
@@ -446,6 +453,14 @@ type AdminKeys interface {
 type Settings interface {
 	GetSetting(ctx context.Context, name string) ([]byte, error) // ErrNotFound if unset
 	PutSetting(ctx context.Context, name string, value []byte) error
+}
+
+// KeyImporter is implemented by stores that can create a key carried over
+// from another system with its opening counters (spent, calls, last use,
+// quota usage) without fabricating charge entries. initial becomes a grant
+// entry as in CreateKey; opening.Balance is ignored.
+type KeyImporter interface {
+	ImportKey(ctx context.Context, k *Key, initial credits.Credits, opening Account, m Meta) (*Key, Account, error)
 }
 
 // Store is everything paygate keeps.

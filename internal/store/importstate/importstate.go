@@ -40,9 +40,7 @@ import (
 // account counters (store/sqlite's Store does). Without it, Import falls
 // back to CreateKey and reports that spent and call totals were not
 // carried.
-type Importer interface {
-	ImportKey(ctx context.Context, k *store.Key, initial credits.Credits, opening store.Account, m store.Meta) (*store.Key, store.Account, error)
-}
+type Importer = store.KeyImporter
 
 // Report says what Import did.
 type Report struct {

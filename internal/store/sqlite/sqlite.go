@@ -30,7 +30,10 @@ import (
 	"github.com/paygate/paygate/internal/store"
 )
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.KeyImporter = (*Store)(nil)
+)
 
 // Sync modes.
 const (
