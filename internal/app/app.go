@@ -130,6 +130,7 @@ func (a *App) run(ctx context.Context) (err error) {
 	}
 
 	// HTTP server.
+	a.startPprof()
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on %s:%d: %w (is another process using the port? pick one with --port)", cfg.Host, cfg.Port, err)
