@@ -87,37 +87,50 @@ type WireError struct {
 
 func (e *WireError) Error() string { return fmt.Sprintf("jsonrpc error %d: %s", e.Code, e.Message) }
 
-// wire is the decoding shape of every message. RawMessage members are not
-// decoded further here.
+// wire holds the raw top-level members of a message.
 type wire struct {
-	JSONRPC string          `json:"jsonrpc"`
-	ID      json.RawMessage `json:"id"`
-	Method  *string         `json:"method"`
-	Params  json.RawMessage `json:"params"`
-	Result  json.RawMessage `json:"result"`
-	Error   json.RawMessage `json:"error"`
+	JSONRPC []byte
+	ID      []byte
+	Method  []byte
+	Params  []byte
+	Result  []byte
+	Error   []byte
 }
 
 // Decode parses one JSON-RPC message. It returns an error wrapping ErrParse
 // for bytes that are not JSON and ErrInvalidRequest for JSON that is not a
-// JSON-RPC 2.0 message. The returned message aliases b.
+// JSON-RPC 2.0 message. Member names are case-sensitive, as JSON-RPC says.
+// The returned message aliases b.
 func Decode(b []byte) (*Message, error) {
 	var w wire
-	if err := json.Unmarshal(b, &w); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return nil, fmt.Errorf("%w: member %q has the wrong type", ErrInvalidRequest, ute.Field)
+	err := members(b, func(key string, val []byte) error {
+		switch key {
+		case "jsonrpc":
+			w.JSONRPC = val
+		case "id":
+			w.ID = val
+		case "method":
+			w.Method = val
+		case "params":
+			w.Params = val
+		case "result":
+			w.Result = val
+		case "error":
+			w.Error = val
 		}
-		if !json.Valid(b) {
-			return nil, fmt.Errorf("%w: %v", ErrParse, err)
+		return nil
+	})
+	if err != nil {
+		if valid(b) {
+			return nil, fmt.Errorf("%w: a message must be a JSON object", ErrInvalidRequest)
 		}
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		return nil, fmt.Errorf("%w: malformed JSON", ErrParse)
 	}
 	return fromWire(&w)
 }
 
 func fromWire(w *wire) (*Message, error) {
-	if w.JSONRPC != "2.0" {
+	if v, ok := unquote(w.JSONRPC); !ok || v != "2.0" {
 		return nil, fmt.Errorf("%w: jsonrpc must be \"2.0\"", ErrInvalidRequest)
 	}
 	m := &Message{Params: nullToNil(w.Params)}
@@ -127,18 +140,25 @@ func fromWire(w *wire) (*Message, error) {
 		}
 		m.ID = ID(w.ID)
 	}
-	if w.Method != nil {
-		if *w.Method == "" {
+	if w.Method != nil && !isNull(w.Method) {
+		method, ok := unquote(w.Method)
+		if !ok {
+			return nil, fmt.Errorf("%w: member \"method\" has the wrong type", ErrInvalidRequest)
+		}
+		if method == "" {
 			return nil, fmt.Errorf("%w: method must not be empty", ErrInvalidRequest)
 		}
-		if w.Result != nil || w.Error != nil {
+		if w.Result != nil || (w.Error != nil && !isNull(w.Error)) {
 			return nil, fmt.Errorf("%w: a request cannot carry result or error", ErrInvalidRequest)
 		}
 		if m.Params != nil && m.Params[0] != '{' && m.Params[0] != '[' {
 			return nil, fmt.Errorf("%w: params must be an object or an array", ErrInvalidRequest)
 		}
-		m.Method = *w.Method
+		m.Method = method
 		return m, nil
+	}
+	if isNull(w.Error) {
+		w.Error = nil
 	}
 	// A response: exactly one of result and error. A response to a request
 	// whose id could not be read carries a null id, which is allowed.
@@ -146,17 +166,54 @@ func fromWire(w *wire) (*Message, error) {
 	case w.Result != nil && w.Error != nil:
 		return nil, fmt.Errorf("%w: a response cannot carry both result and error", ErrInvalidRequest)
 	case w.Error != nil:
-		var we WireError
-		if err := json.Unmarshal(w.Error, &we); err != nil {
-			return nil, fmt.Errorf("%w: malformed error member", ErrInvalidRequest)
+		we, err := decodeWireError(w.Error)
+		if err != nil {
+			return nil, err
 		}
-		m.Error = &we
+		m.Error = we
 	case w.Result != nil:
 		m.Result = w.Result
 	default:
 		return nil, fmt.Errorf("%w: a message needs a method, a result or an error", ErrInvalidRequest)
 	}
 	return m, nil
+}
+
+// decodeWireError reads an error member: code (integer), message (string),
+// data (any JSON, kept raw).
+func decodeWireError(raw []byte) (*WireError, error) {
+	we := &WireError{}
+	bad := fmt.Errorf("%w: malformed error member", ErrInvalidRequest)
+	err := members(raw, func(key string, val []byte) error {
+		switch key {
+		case "code":
+			n, err := strconv.ParseInt(string(val), 10, 64)
+			if err != nil {
+				// JSON allows 1e3 or 32000.0 for an integer; accept whole numbers.
+				f, ferr := strconv.ParseFloat(string(val), 64)
+				if ferr != nil || f != float64(int64(f)) {
+					return bad
+				}
+				n = int64(f)
+			}
+			we.Code = n
+		case "message":
+			s, ok := unquote(val)
+			if !ok {
+				return bad
+			}
+			we.Message = s
+		case "data":
+			if !isNull(val) {
+				we.Data = val
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, bad
+	}
+	return we, nil
 }
 
 // DecodeBatch parses a body that holds one message or a JSON array of
@@ -175,9 +232,9 @@ func DecodeBatch(b []byte) (msgs []*Message, errs []error, isBatch bool, err err
 		}
 		return []*Message{m}, []error{nil}, false, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(t, &raws); err != nil {
-		return nil, nil, true, fmt.Errorf("%w: %v", ErrParse, err)
+	raws, err := splitArray(t)
+	if err != nil {
+		return nil, nil, true, err
 	}
 	if len(raws) == 0 {
 		return nil, nil, true, fmt.Errorf("%w: empty batch", ErrInvalidRequest)

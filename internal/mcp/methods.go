@@ -87,18 +87,43 @@ type CallToolParams struct {
 
 // ParseCallTool reads the tool name and raw arguments of tools/call params.
 func ParseCallTool(params json.RawMessage) (*CallToolParams, error) {
-	var p CallToolParams
 	if len(params) == 0 {
 		return nil, fmt.Errorf("%w: tools/call needs params", ErrInvalidParams)
 	}
-	if err := json.Unmarshal(params, &p); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidParams, err)
+	var p CallToolParams
+	var nameRaw []byte
+	err := members(params, func(key string, val []byte) error {
+		switch key {
+		case "name":
+			nameRaw = val
+		case "arguments":
+			p.Arguments = val
+		case "_meta":
+			p.Meta = val
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: params must be a JSON object", ErrInvalidParams)
+	}
+	if nameRaw != nil && !isNull(nameRaw) {
+		name, ok := unquote(nameRaw)
+		if !ok {
+			return nil, fmt.Errorf("%w: name must be a string", ErrInvalidParams)
+		}
+		p.Name = name
 	}
 	if p.Name == "" {
 		return nil, fmt.Errorf("%w: tools/call needs a tool name", ErrInvalidParams)
 	}
-	if len(p.Arguments) > 0 && p.Arguments[0] != '{' && string(p.Arguments) != "null" {
+	if isNull(p.Arguments) {
+		p.Arguments = nil
+	}
+	if len(p.Arguments) > 0 && p.Arguments[0] != '{' {
 		return nil, fmt.Errorf("%w: arguments must be an object", ErrInvalidParams)
+	}
+	if isNull(p.Meta) {
+		p.Meta = nil
 	}
 	return &p, nil
 }
@@ -107,10 +132,14 @@ func ParseCallTool(params json.RawMessage) (*CallToolParams, error) {
 var ErrInvalidParams = errors.New("invalid params")
 
 // ToolResultIsError reports whether a tools/call result has isError: true.
+// It scans the top level only, without decoding the (possibly large) content.
 func ToolResultIsError(result json.RawMessage) bool {
-	var r struct {
-		IsError bool `json:"isError"`
-	}
-	_ = json.Unmarshal(result, &r)
-	return r.IsError
+	isErr := false
+	_ = members(result, func(key string, val []byte) error {
+		if key == "isError" {
+			isErr = string(val) == "true"
+		}
+		return nil
+	})
+	return isErr
 }
