@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,7 +139,12 @@ type writer struct {
 
 	stmts struct {
 		ledger, account, usage, audit *sql.Stmt
+		// ledgerN and usageN insert multiRows rows at once: one statement
+		// execution instead of multiRows, which saves most of the driver's
+		// per-row overhead when batches are large.
+		ledgerN, usageN *sql.Stmt
 	}
+	args []any          // reused argument buffer for the multi-row statements
 	seen map[string]int // reused by commit to keep the last row per account
 
 	// afterBegin, when set by tests, runs inside each transaction first.
@@ -175,12 +181,12 @@ func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.D
 			*dst, err = db.PrepareContext(ctx, q)
 		}
 	}
-	prep(&w.stmts.ledger, `INSERT INTO ledger (seq, time, key_id, kind, delta, balance_after, tool, call_id, item, request_id, counterparty, actor, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&w.stmts.ledger, ledgerInsert+valuesList(ledgerCols, 1))
+	prep(&w.stmts.ledgerN, ledgerInsert+valuesList(ledgerCols, multiRows))
 	prep(&w.stmts.account, `UPDATE accounts SET balance = ?, spent = ?, calls = ?, last_used_at = ?, day = ?, daily_calls = ?,
 		daily_credits = ?, month = ?, monthly_calls = ?, monthly_credits = ? WHERE key_id = ?`)
-	prep(&w.stmts.usage, `INSERT INTO usage (time, key_id, key_mask, namespace, method, tool, allowed, reason, credits, refunded,
-		outcome, duration_ns, request_id, call_id, client_ip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	prep(&w.stmts.usage, usageInsert+valuesList(usageCols, 1))
+	prep(&w.stmts.usageN, usageInsert+valuesList(usageCols, multiRows))
 	prep(&w.stmts.audit, `INSERT INTO audit (time, type, actor, request_id, key_mask, message, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		w.closeStmts()
@@ -403,7 +409,7 @@ func (w *writer) write(b *batch) (err error) {
 			}
 		}
 	}()
-	ledger, account := tx.StmtContext(ctx, w.stmts.ledger), tx.StmtContext(ctx, w.stmts.account)
+	account := tx.StmtContext(ctx, w.stmts.account)
 	if w.afterBegin != nil {
 		if err := w.afterBegin(x); err != nil {
 			return err
@@ -418,12 +424,12 @@ func (w *writer) write(b *batch) (err error) {
 			op.err = r.err
 		}
 	}
-	for i := range b.entries {
+	if err := w.insertRows(ctx, tx, w.stmts.ledger, w.stmts.ledgerN, len(b.entries), func(args []any, i int) []any {
 		e := &b.entries[i]
-		if _, err := ledger.ExecContext(ctx, e.Seq, nanos(e.Time), e.KeyID, string(e.Kind), e.Delta, e.BalanceAfter,
-			e.Tool, e.CallID, e.Item, e.RequestID, e.Counterparty, e.Actor, e.Note); err != nil {
-			return fmt.Errorf("insert ledger seq %d: %w", e.Seq, err)
-		}
+		return append(args, e.Seq, nanos(e.Time), e.KeyID, string(e.Kind), e.Delta, e.BalanceAfter,
+			e.Tool, e.CallID, e.Item, e.RequestID, e.Counterparty, e.Actor, e.Note)
+	}); err != nil {
+		return fmt.Errorf("insert ledger: %w", err)
 	}
 	clear(w.seen)
 	for i, r := range b.accts {
@@ -439,14 +445,14 @@ func (w *writer) write(b *batch) (err error) {
 			return fmt.Errorf("update account %s: %w", r.keyID, err)
 		}
 	}
-	usage, audit := tx.StmtContext(ctx, w.stmts.usage), tx.StmtContext(ctx, w.stmts.audit)
-	for i := range b.usage {
+	if err := w.insertRows(ctx, tx, w.stmts.usage, w.stmts.usageN, len(b.usage), func(args []any, i int) []any {
 		u := &b.usage[i]
-		if _, err := usage.ExecContext(ctx, nanos(u.Time), u.KeyID, u.KeyMask, u.Namespace, u.Method, u.Tool,
-			u.Allowed, u.Reason, u.Credits, u.Refunded, u.Outcome, int64(u.Duration), u.RequestID, u.CallID, u.ClientIP); err != nil {
-			return fmt.Errorf("insert usage: %w", err)
-		}
+		return append(args, nanos(u.Time), u.KeyID, u.KeyMask, u.Namespace, u.Method, u.Tool,
+			u.Allowed, u.Reason, u.Credits, u.Refunded, u.Outcome, int64(u.Duration), u.RequestID, u.CallID, u.ClientIP)
+	}); err != nil {
+		return fmt.Errorf("insert usage: %w", err)
 	}
+	audit := tx.StmtContext(ctx, w.stmts.audit)
 	for i := range b.audit {
 		a := &b.audit[i]
 		var meta any
@@ -488,9 +494,57 @@ func (w *writer) close() {
 }
 
 func (w *writer) closeStmts() {
-	for _, s := range []*sql.Stmt{w.stmts.ledger, w.stmts.account, w.stmts.usage, w.stmts.audit} {
+	for _, s := range []*sql.Stmt{w.stmts.ledger, w.stmts.account, w.stmts.usage, w.stmts.audit, w.stmts.ledgerN, w.stmts.usageN} {
 		if s != nil {
 			s.Close()
 		}
 	}
+}
+
+// multiRows is how many rows one multi-row INSERT carries. SQLite allows
+// 32766 bound parameters; 32 rows × 15 columns stays far below.
+const multiRows = 32
+
+const (
+	ledgerInsert = `INSERT INTO ledger (seq, time, key_id, kind, delta, balance_after, tool, call_id, item, request_id, counterparty, actor, note) VALUES `
+	ledgerCols   = 13
+	usageInsert  = `INSERT INTO usage (time, key_id, key_mask, namespace, method, tool, allowed, reason, credits, refunded, outcome, duration_ns, request_id, call_id, client_ip) VALUES `
+	usageCols    = 15
+)
+
+// valuesList returns "(?, …), (?, …)" for rows rows of cols columns.
+func valuesList(cols, rows int) string {
+	one := "(?" + strings.Repeat(", ?", cols-1) + ")"
+	return one + strings.Repeat(", "+one, rows-1)
+}
+
+// insertRows inserts n rows, multiRows at a time through many and the rest
+// one by one through one. row appends the i-th row's arguments.
+func (w *writer) insertRows(ctx context.Context, tx *sql.Tx, one, many *sql.Stmt, n int, row func(args []any, i int) []any) error {
+	i := 0
+	if n >= multiRows {
+		st := tx.StmtContext(ctx, many)
+		for ; i+multiRows <= n; i += multiRows {
+			args := w.args[:0]
+			for j := i; j < i+multiRows; j++ {
+				args = row(args, j)
+			}
+			w.args = args
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+		}
+	}
+	if i < n {
+		st := tx.StmtContext(ctx, one)
+		for ; i < n; i++ {
+			args := row(w.args[:0], i)
+			w.args = args
+			if _, err := st.ExecContext(ctx, args...); err != nil {
+				return err
+			}
+		}
+	}
+	clear(w.args) // drop string references
+	return nil
 }
