@@ -485,9 +485,7 @@ func (p *post) serveSSE(ctx context.Context, w http.ResponseWriter, hdr http.Hea
 	out := newSSE(w, &p.srv.opts)
 	out.start(hdr)
 	if p.mode == modeSSE && st.ids && p.sess.version >= mcp.Version20251125 {
-		_ = out.prime(st)
-	} else {
-		_ = out.flush()
+		out.prime(st)
 	}
 	finished := st.pump(ctx, out, p.me, 0, sessDone, p.srv.done)
 	st.detach(p.me)

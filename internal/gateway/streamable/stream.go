@@ -186,6 +186,7 @@ type sse struct {
 	keepAlive    time.Duration
 	writeTimeout time.Duration
 	buf          []byte
+	flushed      bool // the headers have gone out
 }
 
 func newSSE(w http.ResponseWriter, o *Options) *sse {
@@ -207,12 +208,21 @@ func (s *sse) start(header http.Header) {
 
 // flush sends buf, bounded by the write timeout.
 func (s *sse) flush() error {
+	err := s.write()
+	if err == nil {
+		err = s.rc.Flush()
+		s.flushed = true
+	}
+	return err
+}
+
+// write hands buf to the response writer without flushing it: used for the
+// last events of a stream, which the end of the handler flushes together
+// with the end of the response (one write instead of two).
+func (s *sse) write() error {
 	_ = s.rc.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 	_, err := s.w.Write(s.buf)
 	s.buf = s.buf[:0]
-	if err == nil {
-		err = s.rc.Flush()
-	}
 	return err
 }
 
@@ -223,14 +233,14 @@ func (s *sse) comment(text string) error {
 	return s.flush()
 }
 
-// prime writes an event with an id and no data (2025-11-25 §"Sending
+// prime queues an event with an id and no data (2025-11-25 §"Sending
 // Messages to the Server"): the client can resume from it even if the
-// connection breaks before the first message.
-func (s *sse) prime(st *stream) error {
+// connection breaks before the first message. It goes out with the first
+// message, or on its own as soon as the stream has to wait for one.
+func (s *sse) prime(st *stream) {
 	s.buf = append(s.buf, "id: "...)
 	s.buf = st.eventID(s.buf, 0)
 	s.buf = append(s.buf, "\ndata:\n\n"...)
-	return s.flush()
 }
 
 // appendEvent encodes one message event. A message with line breaks
@@ -299,7 +309,13 @@ func (st *stream) pump(ctx context.Context, out *sse, me *writer, cursor uint64,
 			for i := range batch {
 				out.appendEvent(st, &batch[i])
 			}
-			if out.flush() != nil {
+			// The batch that completes a stream is left for the handler's
+			// return to flush with the end of the response.
+			send := out.flush
+			if ended {
+				send = out.write
+			}
+			if send() != nil {
 				return false
 			}
 			cursor = batch[len(batch)-1].seq
@@ -310,7 +326,12 @@ func (st *stream) pump(ctx context.Context, out *sse, me *writer, cursor uint64,
 			continue
 		}
 		if ended {
-			return true
+			return len(out.buf) == 0 || out.write() == nil
+		}
+		// Whatever is queued (a priming event), and the headers, go out
+		// before waiting: clients time out waiting for headers.
+		if (len(out.buf) > 0 || !out.flushed) && out.flush() != nil {
+			return false
 		}
 		select {
 		case <-me.wake:
