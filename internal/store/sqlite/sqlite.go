@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,7 @@ const (
 // Options configure Open.
 type Options struct {
 	Path     string // database file; "<Path>.lock" guards it
-	InMemory bool   // throwaway database: no file, no fsync, no lock
+	InMemory bool   // throwaway database: a temporary file removed at Close, no fsync
 	Sync     string // SyncFull (default) or SyncNormal
 	Logger   *slog.Logger
 	Now      func() time.Time // default time.Now
@@ -116,11 +117,12 @@ type Store struct {
 	log  *slog.Logger
 	now  func() time.Time
 
-	lock *os.File
-	wdb  *sql.DB // the writer's connection, and everything at Open
-	rdb  *sql.DB // queries; the same pool as wdb when InMemory
-	w    *writer
-	rq   struct {
+	lock   *os.File
+	tmpDir string  // InMemory: the temporary directory removed at Close
+	wdb    *sql.DB // the writer's connection, and everything at Open
+	rdb    *sql.DB // queries
+	w      *writer
+	rq     struct {
 		callCharged *sql.Stmt // is a call id in the ledger?
 	}
 
@@ -154,39 +156,39 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 			s.Close()
 		}
 	}()
-	if opts.InMemory {
-		// One connection: every connection to ":memory:" is its own database.
-		if s.wdb, err = sql.Open("sqlite", ":memory:?_txlock=immediate"); err != nil {
-			return nil, err
-		}
-		s.wdb.SetMaxOpenConns(1)
-		s.wdb.SetConnMaxLifetime(0)
-		s.wdb.SetConnMaxIdleTime(0)
-		s.rdb = s.wdb
-	} else {
-		if s.lock, err = lockFile(opts.Path + ".lock"); err != nil {
-			return nil, err
-		}
-		sync := "FULL"
-		if opts.Sync == SyncNormal {
-			sync = "NORMAL"
-		}
-		common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
-		if s.wdb, err = sql.Open("sqlite", opts.Path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate"); err != nil {
-			return nil, err
-		}
-		s.wdb.SetMaxOpenConns(1)
-		s.wdb.SetConnMaxLifetime(0)
-		s.wdb.SetConnMaxIdleTime(0)
-		if err = s.wdb.PingContext(ctx); err != nil {
-			return nil, fmt.Errorf("sqlite: open %s: %w", opts.Path, err)
-		}
-		if s.rdb, err = sql.Open("sqlite", opts.Path+common+"&_pragma=query_only(1)"); err != nil {
-			return nil, err
-		}
-		s.rdb.SetMaxOpenConns(opts.ReadConns)
-		s.rdb.SetMaxIdleConns(opts.ReadConns)
+	path, sync := opts.Path, "FULL"
+	if opts.Sync == SyncNormal {
+		sync = "NORMAL"
 	}
+	if opts.InMemory {
+		// A throwaway database in a temporary file, without fsync. SQLite's
+		// own ":memory:" databases keep every page in the page cache, and
+		// some per-commit work scales with it, so a busy gateway would slow
+		// down as its usage log grows; a file keeps the cache bounded and
+		// leaves the rest to the OS.
+		if s.tmpDir, err = os.MkdirTemp("", "paygate-memory-"); err != nil {
+			return nil, err
+		}
+		path, sync = filepath.Join(s.tmpDir, "state.db"), "OFF"
+	}
+	if s.lock, err = lockFile(path + ".lock"); err != nil {
+		return nil, err
+	}
+	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
+	if s.wdb, err = sql.Open("sqlite", path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate"); err != nil {
+		return nil, err
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err = s.wdb.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", s.name(), err)
+	}
+	if s.rdb, err = sql.Open("sqlite", path+common+"&_pragma=query_only(1)"); err != nil {
+		return nil, err
+	}
+	s.rdb.SetMaxOpenConns(opts.ReadConns)
+	s.rdb.SetMaxIdleConns(opts.ReadConns)
 	if err = migrate(ctx, s.wdb); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 	}
@@ -263,6 +265,9 @@ func (s *Store) Close() error {
 		}
 		if s.lock != nil {
 			errs = append(errs, unlockFile(s.lock))
+		}
+		if s.tmpDir != "" {
+			errs = append(errs, os.RemoveAll(s.tmpDir))
 		}
 		s.closeErr = errors.Join(errs...)
 	})
