@@ -6,7 +6,10 @@
 // lifecycle.go, keyconfig.go, credits.go, bulk.go, export.go, usage.go,
 // limits.go, adminkeys.go) contributes a []Route; the table is the only
 // source for the mux, for roles, for metrics labels and for the OpenAPI
-// document. Handlers return errors; one adapter authenticates, limits the
+// document. Given a Runtime (runtime.go), the table also holds the public
+// probe and discovery routes (public.go), maintenance and config reload
+// (ops.go), /openapi.json and its viewer (docs.go) and the MCP endpoint, so
+// the app mounts nothing else. Handlers return errors; one adapter authenticates, limits the
 // body, renders errors and observes every request.
 //
 // Secrets are shown exactly once: in the response that creates them (key
@@ -47,6 +50,14 @@ type Options struct {
 	// Observe is called once per request after the response is written,
 	// for metrics. May be nil.
 	Observe func(Observation)
+	// Runtime connects the public, operations and MCP routes to the
+	// running gateway (runtime.go). Nil: only the admin routes are served.
+	Runtime *Runtime
+	// Audit records the API's audit events and serves /admin/events
+	// (audit.go). Nil: events go to Store only and the stream answers 503.
+	Audit Auditor
+	// Circuits are the backends' circuit breakers (circuit.go). Nil: none.
+	Circuits Circuits
 }
 
 // Observation describes one finished admin request.
@@ -72,6 +83,12 @@ type API struct {
 	routes   []Route
 	adminMu  sync.Mutex // serializes admin key revocations (last super_admin guard)
 	fallback *policy.Snapshot
+	rt       *Runtime     // nil: no runtime routes
+	ops      runtimeState // maintenance bookkeeping and cached documents (runtime.go)
+	trail    Auditor      // nil: audit events go to st only (audit.go)
+	breakers Circuits     // nil: no circuit breakers (circuit.go)
+	// keepalive is the /admin/events comment period; 0: 15s (events.go).
+	keepalive time.Duration
 }
 
 // New returns an API over opts.Store. It has no side effects.
@@ -97,6 +114,9 @@ func New(opts Options) *API {
 		a.maxBody = DefaultMaxBody
 	}
 	a.fallback = policy.MustNew(policy.Settings{})
+	a.rt = opts.Runtime.withDefaults()
+	a.trail = opts.Audit
+	a.breakers = opts.Circuits
 	a.routes = a.buildRoutes()
 	return a
 }

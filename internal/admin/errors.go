@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/paygate/paygate/internal/credits"
 	"github.com/paygate/paygate/internal/store"
@@ -21,6 +22,7 @@ const (
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeConflict         = "conflict"
 	CodePayloadTooLarge  = "payload_too_large"
+	CodeRateLimited      = "rate_limited"
 	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 )
@@ -34,6 +36,7 @@ var codeStatus = map[string]int{
 	CodeMethodNotAllowed: http.StatusMethodNotAllowed,
 	CodeConflict:         http.StatusConflict,
 	CodePayloadTooLarge:  http.StatusRequestEntityTooLarge,
+	CodeRateLimited:      http.StatusTooManyRequests,
 	CodeUnavailable:      http.StatusServiceUnavailable,
 	CodeInternal:         http.StatusInternalServerError,
 }
@@ -168,6 +171,7 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(b)+1)) // HEAD answers carry it too
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
 }

@@ -13,13 +13,14 @@ import (
 // marshalled to JSON. Schemas come from the Go types of Doc.Request and
 // Doc.Response.
 func (a *API) OpenAPI(title, version string) map[string]any {
-	g := &schemaGen{schemas: map[string]any{}}
+	g := &schemaGen{schemas: map[string]any{}, statuses: map[int]bool{}}
 	paths := map[string]any{}
 	for _, rt := range a.routes {
-		item, _ := paths[rt.Pattern].(map[string]any)
+		path := openAPIPath(rt.Pattern)
+		item, _ := paths[path].(map[string]any)
 		if item == nil {
 			item = map[string]any{}
-			paths[rt.Pattern] = item
+			paths[path] = item
 		}
 		item[strings.ToLower(rt.Method)] = g.operation(rt)
 	}
@@ -29,13 +30,13 @@ func (a *API) OpenAPI(title, version string) map[string]any {
 		"properties": map[string]any{
 			"error": map[string]any{"type": "string"},
 			"code": map[string]any{"type": "string", "enum": []string{CodeBadRequest, CodeUnauthorized, CodeForbidden,
-				CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge, CodeUnavailable, CodeInternal}},
+				CodeNotFound, CodeMethodNotAllowed, CodeConflict, CodePayloadTooLarge, CodeRateLimited, CodeUnavailable, CodeInternal}},
 			"field": map[string]any{"type": "string"},
 		},
 	}
 	g.schemas["Error"] = errorSchema
 	responses := map[string]any{}
-	for _, code := range errorStatuses {
+	for code := range g.statuses {
 		responses[strconv.Itoa(code)] = map[string]any{"description": http.StatusText(code),
 			"content": map[string]any{"application/json": map[string]any{
 				"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
@@ -59,8 +60,19 @@ func (a *API) OpenAPI(title, version string) map[string]any {
 // errorStatuses are the error responses every operation documents.
 var errorStatuses = []int{400, 401, 403, 404, 409, 413, 500}
 
-// schemaGen collects named schemas for components.schemas.
-type schemaGen struct{ schemas map[string]any }
+// schemaGen collects named schemas for components.schemas, and the error
+// statuses operations refer to for components.responses.
+type schemaGen struct {
+	schemas  map[string]any
+	statuses map[int]bool
+}
+
+// openAPIPath is the OpenAPI path of a ServeMux pattern: "/{$}" (the root
+// only) is "/", and a trailing wildcard "{name...}" is "{name}".
+func openAPIPath(pattern string) string {
+	p := strings.TrimSuffix(pattern, "{$}")
+	return strings.ReplaceAll(p, "...}", "}")
+}
 
 func (g *schemaGen) operation(rt Route) map[string]any {
 	d := rt.Doc
@@ -75,6 +87,8 @@ func (g *schemaGen) operation(rt Route) map[string]any {
 	switch rt.Role {
 	case RolePublic:
 		op["security"] = []any{}
+	case RoleGateway: // the gateway decides per JSON-RPC method; free methods need no key
+		op["security"] = []any{map[string]any{"apiKey": []string{}}, map[string]any{"bearer": []string{}}, map[string]any{}}
 	case RoleAPIKey:
 		op["security"] = []any{map[string]any{"apiKey": []string{}}, map[string]any{"bearer": []string{}}}
 	default:
@@ -88,7 +102,11 @@ func (g *schemaGen) operation(rt Route) map[string]any {
 			if len(p.Enum) > 0 {
 				s["enum"] = p.Enum
 			}
-			param := map[string]any{"name": p.Name, "in": "query", "required": p.Required, "schema": s}
+			in := p.In
+			if in == "" {
+				in = "query"
+			}
+			param := map[string]any{"name": p.Name, "in": in, "required": p.Required, "schema": s}
 			if p.Description != "" {
 				param["description"] = p.Description
 			}
@@ -106,12 +124,30 @@ func (g *schemaGen) operation(rt Route) map[string]any {
 	if status == 0 {
 		status = http.StatusOK
 	}
-	content := map[string]any{"application/json": map[string]any{"schema": g.schemaOf(reflect.TypeOf(d.Response))}}
-	if d.CSV {
-		content["text/csv"] = map[string]any{"schema": map[string]any{"type": "string"}}
+	text := map[string]any{"schema": map[string]any{"type": "string"}}
+	content := map[string]any{}
+	if d.ContentType != "" {
+		content[d.ContentType] = text
+	} else {
+		content["application/json"] = map[string]any{"schema": g.schemaOf(reflect.TypeOf(d.Response))}
 	}
-	responses := map[string]any{strconv.Itoa(status): map[string]any{"description": http.StatusText(status), "content": content}}
-	for _, code := range errorStatuses {
+	if d.CSV {
+		content["text/csv"] = text
+	}
+	for _, ct := range d.Also {
+		content[ct] = text
+	}
+	success := map[string]any{"description": http.StatusText(status)}
+	if status != http.StatusNoContent {
+		success["content"] = content
+	}
+	responses := map[string]any{strconv.Itoa(status): success}
+	errs := d.Errors
+	if errs == nil {
+		errs = errorStatuses
+	}
+	for _, code := range errs {
+		g.statuses[code] = true
 		responses[strconv.Itoa(code)] = map[string]any{"$ref": "#/components/responses/" + strconv.Itoa(code)}
 	}
 	op["responses"] = responses
@@ -119,11 +155,18 @@ func (g *schemaGen) operation(rt Route) map[string]any {
 }
 
 // operationID names an operation from its method and path:
-// "POST /keys/revoke" is "postKeysRevoke".
+// "POST /keys/revoke" is "postKeysRevoke", "GET /.well-known/mcp.json" is
+// "getWellKnownMcpJson" and "GET /" is "getRoot".
 func operationID(rt Route) string {
 	var b strings.Builder
 	b.WriteString(strings.ToLower(rt.Method))
-	for _, part := range strings.FieldsFunc(rt.Pattern, func(r rune) bool { return r == '/' || r == '-' }) {
+	parts := strings.FieldsFunc(openAPIPath(rt.Pattern), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9')
+	})
+	if len(parts) == 0 {
+		parts = []string{"root"}
+	}
+	for _, part := range parts {
 		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
 	}
 	return b.String()

@@ -17,6 +17,11 @@ import (
 const (
 	RolePublic store.AdminRole = ""       // no credential
 	RoleAPIKey store.AdminRole = "apikey" // an API key holder (X-API-Key or Bearer)
+	// RoleGateway marks the MCP endpoint: the gateway authenticates each
+	// JSON-RPC message itself (free methods need no key), reads its own
+	// body with its own limit and answers in JSON-RPC, so the adapter only
+	// passes the request through (see runtime.go).
+	RoleGateway store.AdminRole = "gateway"
 )
 
 // roleRank orders the admin roles: super_admin ⊃ admin ⊃ viewer. Unknown
@@ -35,11 +40,12 @@ func roleRank(r store.AdminRole) int {
 
 // Route is one admin endpoint: the unit of the route table.
 type Route struct {
-	Method  string          // GET or POST
-	Pattern string          // a Go 1.22 ServeMux path, e.g. "/keys/revoke"
-	Role    store.AdminRole // least role required; RolePublic or RoleAPIKey for the non-admin routes
+	Method  string          // GET, POST or DELETE
+	Pattern string          // a Go 1.22 ServeMux path, e.g. "/keys/revoke"; "/{$}" is the root only
+	Role    store.AdminRole // least role required; RolePublic, RoleAPIKey or RoleGateway for the non-admin routes
 	Handler func(w http.ResponseWriter, r *http.Request) error
 	Doc     Doc
+	MaxBody int64 // request body limit when above the API's (POST /admin/restore); 0: the API's
 }
 
 // Doc documents a route, enough to generate an OpenAPI 3.1 operation.
@@ -52,11 +58,21 @@ type Doc struct {
 	Response    any     // example (or zero value) of the success body; its type is the schema
 	Status      int     // success status; 0 means 200
 	CSV         bool    // the route also answers text/csv (format=csv)
+	// ContentType is the success body's media type when it is not JSON
+	// (text/plain, text/html, ...); the body is documented as a string.
+	ContentType string
+	// Also lists further success media types (text/event-stream),
+	// documented as strings.
+	Also []string
+	// Errors are the error statuses documented; nil means the admin set
+	// (errorStatuses).
+	Errors []int
 }
 
-// Param documents a query parameter.
+// Param documents a query (or, with In "header", a header) parameter.
 type Param struct {
 	Name        string
+	In          string // "query" (default) or "header"
 	Type        string // JSON schema type: string, integer, boolean
 	Description string
 	Required    bool
@@ -79,8 +95,13 @@ func (a *API) buildRoutes() []Route {
 		a.usageRoutes(),
 		a.limitRoutes(),
 		a.adminKeyRoutes(),
+		a.auditRoutes(), a.eventRoutes(), a.backupRoutes(), // audit.go, events.go, backup.go
+		a.circuitRoutes(), // circuit.go
 	} {
 		rs = append(rs, group...)
+	}
+	if a.rt != nil {
+		rs = append(rs, a.runtimeRoutes()...) // runtime.go: public, operations, docs, /mcp
 	}
 	return rs
 }
@@ -195,11 +216,15 @@ func (a *API) adapt(rt *Route, allow []string) http.Handler {
 		}
 		pattern = rt.Pattern
 		err := a.authorize(r, rt, rc)
-		if err == nil && r.ContentLength > a.maxBody {
-			err = &http.MaxBytesError{Limit: a.maxBody}
+		limitBody := rt.Role != RoleGateway // the MCP transport enforces its own limit, in JSON-RPC
+		maxBody := max(a.maxBody, rt.MaxBody)
+		if err == nil && limitBody && r.ContentLength > maxBody {
+			err = &http.MaxBytesError{Limit: maxBody}
 		}
 		if err == nil {
-			r.Body = http.MaxBytesReader(sw, r.Body, a.maxBody)
+			if limitBody {
+				r.Body = http.MaxBytesReader(sw, r.Body, maxBody)
+			}
 			err = rt.Handler(sw, r.WithContext(context.WithValue(r.Context(), ctxKey{}, rc)))
 		}
 		if err != nil {

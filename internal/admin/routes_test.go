@@ -45,6 +45,14 @@ var wantRoutes = map[string]store.AdminRole{
 	"POST /admin/keys":            store.RoleSuperAdmin,
 	"GET /admin/keys":             store.RoleSuperAdmin,
 	"POST /admin/keys/revoke":     store.RoleSuperAdmin,
+	"GET /audit":                  store.RoleViewer,
+	"GET /audit/export":           store.RoleViewer,
+	"GET /audit/stats":            store.RoleViewer,
+	"GET /admin/events":           store.RoleViewer,
+	"GET /admin/backup":           store.RoleSuperAdmin,
+	"POST /admin/restore":         store.RoleSuperAdmin,
+	"GET /admin/circuit":          store.RoleViewer,
+	"POST /admin/circuit":         store.RoleAdmin,
 }
 
 func TestRouteTable(t *testing.T) {

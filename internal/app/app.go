@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -20,7 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/paygate/paygate/internal/audit"
 	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/backend/resilience"
 	"github.com/paygate/paygate/internal/cli"
 	"github.com/paygate/paygate/internal/config"
 	"github.com/paygate/paygate/internal/gateway"
@@ -41,12 +42,20 @@ type App struct {
 
 	store    store.Store
 	backend  backend.Backend
-	limiter  *ratelimit.Local
+	limiter  ratelimit.Limiter // Local, or shared on Redis (state.go)
 	metrics  *metrics.Metrics
 	gw       *gateway.Gateway
 	mcp      *streamable.Server
 	server   *http.Server
 	draining atomic.Bool
+	audit    *audit.Recorder // audit.go
+
+	http     atomic.Pointer[httpPolicy] // CORS and custom headers; swapped on reload
+	clientIP *gateway.ClientIPResolver
+	tools    *toolCache // the backend's tool names, for /pricing
+	guard    *mcpGuard  // in front of /mcp: draining, maintenance, in-flight count
+	// breakers are the backends' circuit breakers, for /admin/circuit (backends.go).
+	breakers resilience.Breakers
 }
 
 // Run starts the gateway described by cfg and blocks until ctx ends, then
@@ -55,18 +64,6 @@ func Run(ctx context.Context, cfg *config.Config, io cli.IO) error {
 	a := &App{cfg: cfg, io: io, version: cli.Version(), started: time.Now()}
 	a.log = newLogger(cfg, io.Stderr)
 	return a.run(ctx)
-}
-
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(orDefault(cfg.LogLevel, "info"))); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 func (a *App) run(ctx context.Context) (err error) {
@@ -83,6 +80,7 @@ func (a *App) run(ctx context.Context) (err error) {
 			err = fmt.Errorf("close state: %w", cerr)
 		}
 	}()
+	defer a.startAudit(ctx)() // audit.go: summaries and retention; flushed before the store closes
 	adminShown, adminNote, err := a.bootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("admin key: %w", err)
@@ -97,22 +95,29 @@ func (a *App) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.backend = be
+	a.tools = newToolCache(a.listTools)
+	a.backend = &watchedBackend{Backend: be, onToolsChanged: a.tools.invalidate}
 
 	// Policy, limits, metrics, gateway.
-	a.limiter = ratelimit.NewLocal(ratelimit.Options{})
+	a.limiter = a.newLimiter()
 	rules, err := a.buildRules(cfg)
 	if err != nil {
 		return fmt.Errorf("pricing and limits: %w", err)
 	}
-	a.metrics = metrics.New(metrics.Options{Version: a.version, Start: a.started})
+	a.metrics = metrics.New(metrics.Options{Version: a.version, Commit: buildCommit(), Start: a.started,
+		ActiveKeys: activeKeyCounter(st, 5*time.Second)})
+	for _, st := range backend.Statuses(be) { // each server in multi-server mode
+		a.metrics.BackendUp.WithLabelValues(st.Name).Set(0)
+		a.metrics.BackendRestart.WithLabelValues(st.Name).Add(0)
+	}
 	trusted, err := trustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return fmt.Errorf("trustedProxies: %w", err)
 	}
+	a.clientIP = &gateway.ClientIPResolver{Trusted: trusted}
 	a.gw = gateway.New(gateway.Options{
-		Backend: be, Store: st, Rules: rules, Limiter: a.limiter, Metrics: a.metrics, Logger: a.log,
-		ClientIP: &gateway.ClientIPResolver{Trusted: trusted}, ServerName: serverName(cfg),
+		Backend: a.backend, Store: st, Rules: rules, Limiter: a.limiter, Metrics: a.metrics, Logger: a.log,
+		ClientIP: a.clientIP, ServerName: serverName(cfg), Audit: a.audit,
 	})
 	a.mcp = streamable.New(a.gw, streamable.Options{
 		BindHost:           cfg.Host,
@@ -141,6 +146,7 @@ func (a *App) run(ctx context.Context) (err error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
+	a.server.RegisterOnShutdown(a.audit.CloseStreams) // end /admin/events streams so Shutdown need not wait for them
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.server.Serve(ln) }()
 
@@ -157,6 +163,8 @@ func (a *App) run(ctx context.Context) (err error) {
 	a.printBanner(bannerInfo{addr: ln.Addr().String(), backend: beDesc, state: be.Status(), tools: tools,
 		adminKey: adminShown, adminNote: adminNote, store: storeDesc, imported: imported})
 
+	go a.tools.run(ctx, func(err error) { a.log.Warn("tool list refresh failed", "err", err) })
+
 	// Serve until ctx ends; SIGHUP reloads the config file.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -170,11 +178,7 @@ func (a *App) run(ctx context.Context) (err error) {
 			}
 			return nil
 		case <-hup:
-			if res, err := a.Reload(""); err != nil {
-				a.log.Error("reload failed; nothing changed", "err", err)
-			} else {
-				a.log.Info("config reloaded", "changed", res.Changed, "skipped", res.Skipped)
-			}
+			a.reloadOnSignal()
 		case <-ctx.Done():
 			a.shutdown()
 			return nil
@@ -182,21 +186,30 @@ func (a *App) run(ctx context.Context) (err error) {
 	}
 }
 
-// shutdown drains: /health turns 503 at once, requests in flight finish
-// (bounded by drainTimeout), then sessions, the backend and the listener
-// close.
+// shutdown drains: /health and /ready turn 503 and new /mcp requests are
+// refused with 503 at once; MCP requests already in flight finish and
+// their answers are written (bounded by drainTimeout); then sessions and
+// their streams end, the listener closes (new connections are refused),
+// the backend stops.
 func (a *App) shutdown() {
 	a.draining.Store(true)
+	a.cfgMu.Lock()
 	timeout := time.Duration(a.cfg.DrainTimeout)
+	a.cfgMu.Unlock()
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
 	a.log.Info("draining", "inflight", a.gw.InFlight(), "timeout", timeout)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Wait for MCP requests in flight before closing their streams.
-	for a.gw.InFlight() > 0 && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
+	// Wait until every POST and DELETE /mcp the guard let in has returned,
+	// its answer written: closing the transport earlier could cut an
+	// answer that is ready but not yet sent.
+	for a.guard.active.Load() > 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := a.guard.active.Load(); n > 0 {
+		a.log.Warn("drain timeout: closing with requests in flight", "inflight", n)
 	}
 	_ = a.mcp.Close(ctx)
 	if err := a.server.Shutdown(ctx); err != nil {
@@ -211,20 +224,15 @@ func (a *App) shutdown() {
 	a.log.Info("stopped")
 }
 
-// handler builds the HTTP routes.
+// handler builds the HTTP routes: every one of them, /mcp included, comes
+// from the admin route table (api.go), so the mux, the metrics labels and
+// /openapi.json cannot disagree.
 func (a *App) handler() http.Handler {
+	a.guard = &mcpGuard{next: a.mcp, draining: &a.draining, maintenance: a.gw.Maintenance}
 	mux := http.NewServeMux()
-	patterns := map[string]bool{"/mcp": true, "/health": true, "/ready": true, "/metrics": true}
-	mux.Handle("/mcp", a.mcpGuard(a.mcp))
-	mux.HandleFunc("GET /health", a.serveHealth)
-	mux.HandleFunc("GET /ready", a.serveReady)
-	mux.Handle("GET /metrics", a.metrics.Handler())
-	a.mountAPI(mux, patterns)
-	c := corsPolicy{}
-	if a.cfg.CORS != nil {
-		c = corsPolicy{origins: a.cfg.CORS.Origin, credentials: a.cfg.CORS.Credentials, maxAge: a.cfg.CORS.MaxAge}
-	}
-	return &middleware{next: mux, version: a.version, headers: a.cfg.CustomHeaders, cors: c, metrics: a.metrics, log: a.log, routeOf: routeLabel(patterns)}
+	a.newAPI(a.guard).Mount(mux)
+	a.http.Store(newHTTPPolicy(a.cfg))
+	return &middleware{next: mux, version: a.version, policy: &a.http, metrics: a.metrics, log: a.log, clientIP: a.clientIP}
 }
 
 // serverName is the serverInfo.name clients see: the backend's own unless

@@ -96,15 +96,13 @@ func (a *App) listTools(ctx context.Context) ([]json.RawMessage, error) {
 	return all, nil
 }
 
+// countTools fills the tool cache for the banner and /pricing.
 func (a *App) countTools(ctx context.Context) int {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tools, err := a.listTools(ctx)
+	n, err := a.tools.refresh(ctx)
 	if err != nil {
 		a.log.Warn("tool discovery failed", "err", err)
-		return -1
 	}
-	return len(tools)
+	return n
 }
 
 // dryRun starts the backend, prints the tools with their prices, and exits.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/paygate/paygate/internal/backend"
 	"github.com/paygate/paygate/internal/backend/httpmcp"
@@ -23,7 +24,7 @@ func (a *App) newBackend() (backend.Backend, string, error) {
 	cfg := a.cfg
 	switch {
 	case len(cfg.Servers) > 0:
-		return nil, "", fmt.Errorf("multi-server mode (servers) is not available in this build yet; wrap one server with --server or --remote-url")
+		return a.newRouter() // backends.go
 	case cfg.RemoteURL != "":
 		h := http.Header{}
 		for k, v := range cfg.RemoteHeaders {
@@ -33,11 +34,11 @@ func (a *App) newBackend() (backend.Backend, string, error) {
 		desc := "remote " + redactURL(cfg.RemoteURL)
 		switch cfg.RemoteTransport {
 		case "streamable":
-			return httpmcp.New(hc), desc + " (Streamable HTTP)", nil
+			return a.resilient(httpmcp.New(hc)), desc + " (Streamable HTTP)", nil
 		case "sse":
-			return httpmcp.NewSSE(hc), desc + " (legacy HTTP+SSE)", nil
+			return a.resilient(httpmcp.NewSSE(hc)), desc + " (legacy HTTP+SSE)", nil
 		default:
-			return httpmcp.NewAuto(hc), desc, nil
+			return a.resilient(httpmcp.NewAuto(hc)), desc, nil
 		}
 	default:
 		argv, err := cfg.StdioArgv(stdio.SplitCommand)
@@ -48,7 +49,7 @@ func (a *App) newBackend() (backend.Backend, string, error) {
 			return nil, "", fmt.Errorf("no backend: pass --server \"<command>\" or --remote-url URL (see paygate wrap --help)")
 		}
 		b := stdio.New(stdio.Config{Name: a.backendName(), Argv: argv, Logger: a.log, ClientName: "paygate", ClientVersion: a.version})
-		return b, "stdio " + strings.Join(argv, " "), nil
+		return a.resilient(b), "stdio " + strings.Join(argv, " "), nil
 	}
 }
 
@@ -81,6 +82,7 @@ func policySettings(cfg *config.Config) policy.Settings {
 		FreeMethods:     cfg.FreeMethods,
 		Shadow:          cfg.ShadowMode,
 		RefundOnFailure: cfg.RefundOnFailure,
+		ToolTimeout:     time.Duration(cfg.ToolTimeoutMs) * time.Millisecond,
 	}
 	if len(cfg.ToolPricing) > 0 {
 		s.ToolPricing = make(map[string]policy.ToolPolicy, len(cfg.ToolPricing))

@@ -1,31 +1,63 @@
 package app
 
 import (
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/config"
+	"github.com/paygate/paygate/internal/gate"
 	"github.com/paygate/paygate/internal/gateway"
+	"github.com/paygate/paygate/internal/mcp"
 	"github.com/paygate/paygate/internal/metrics"
 )
 
+// httpPolicy is the hot-reloadable part of the HTTP layer: CORS and the
+// operator's custom headers. The middleware reads the current one per
+// request; a config reload swaps in a new one (App.Reload).
+type httpPolicy struct {
+	cors    corsPolicy
+	headers [][2]string // canonical name, value; built-in headers win
+}
+
+// builtinHeaders are set by the middleware itself; custom headers never
+// override them.
+var builtinHeaders = []string{"X-Request-Id", "X-Paygate-Version"}
+
+func newHTTPPolicy(cfg *config.Config) *httpPolicy {
+	p := &httpPolicy{cors: corsPolicy{origins: []string{"*"}}} // paygate-mcp's default: any origin
+	if cfg.CORS != nil {
+		p.cors = corsPolicy{origins: slices.Clone(cfg.CORS.Origin), credentials: cfg.CORS.Credentials, maxAge: cfg.CORS.MaxAge}
+	}
+	names := make([]string, 0, len(cfg.CustomHeaders))
+	for k := range cfg.CustomHeaders {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		ck := http.CanonicalHeaderKey(k)
+		if slices.Contains(builtinHeaders, ck) || strings.HasPrefix(ck, "Access-Control-") {
+			continue
+		}
+		p.headers = append(p.headers, [2]string{ck, cfg.CustomHeaders[k]})
+	}
+	return p
+}
+
 // middleware wraps every route: request id, version header, custom headers,
-// CORS, access metrics and panic recovery.
+// CORS, access log, HTTP metrics and panic recovery.
 type middleware struct {
 	next     http.Handler
 	version  string
-	headers  map[string]string
-	cors     corsPolicy
+	policy   *atomic.Pointer[httpPolicy]
 	metrics  *metrics.Metrics
 	log      *slog.Logger
-	routeOf  func(*http.Request) string
-	draining func() bool
+	clientIP *gateway.ClientIPResolver
 }
 
 func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -34,13 +66,18 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !validRequestID(id) {
 		id = gateway.NewRequestID()
 	}
+	// Downstream handlers (the admin adapter, the gateway) read the id
+	// from the header: give them the one this response carries.
+	r.Header.Set("X-Request-Id", id)
+	pol := m.policy.Load()
 	h := w.Header()
+	for _, kv := range pol.headers {
+		h.Set(kv[0], kv[1])
+	}
 	h.Set("X-Request-Id", id)
 	h.Set("X-PayGate-Version", m.version)
-	for k, v := range m.headers {
-		h.Set(k, v)
-	}
-	if m.cors.apply(w, r) {
+	if pol.cors.apply(w, r) {
+		m.finish(r, id, "preflight", http.StatusNoContent, start)
 		return // preflight answered
 	}
 	r = r.WithContext(gateway.WithRequestID(r.Context(), id))
@@ -55,13 +92,43 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				http.Error(sw, `{"error":"internal error"}`, http.StatusInternalServerError)
 			}
 		}
-		if m.metrics != nil {
-			route := m.routeOf(r)
-			m.metrics.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(sw.code)).Inc()
-			m.metrics.HTTPDuration.WithLabelValues(route).Observe(time.Since(start).Seconds())
-		}
+		m.finish(r, id, routeLabel(r.Pattern), sw.code, start)
 	}()
 	m.next.ServeHTTP(sw, r)
+}
+
+// finish records one answered request: metrics and a debug access log
+// line. Neither carries credentials: only method, route, status, client
+// address and the request id.
+func (m *middleware) finish(r *http.Request, id, route string, code int, start time.Time) {
+	d := time.Since(start)
+	if m.metrics != nil {
+		m.metrics.HTTPRequests.WithLabelValues(r.Method, route, strconv.Itoa(code)).Inc()
+		m.metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
+	}
+	if m.log.Enabled(r.Context(), slog.LevelDebug) {
+		m.log.LogAttrs(r.Context(), slog.LevelDebug, "http request",
+			slog.String("request_id", id), slog.String("method", r.Method), slog.String("route", route),
+			slog.Int("status", code), slog.Duration("duration", d),
+			slog.String("client", m.clientIP.ClientIP(r).String()))
+	}
+}
+
+// routeLabel is the metrics label of a request: the route table pattern
+// that served it ("POST /keys" is "/keys", the root "/{$}" is "/"), never
+// the raw path, so cardinality is bounded by the table. Requests no route
+// matched are "other".
+func routeLabel(pattern string) string {
+	if pattern == "" {
+		return "other"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		pattern = path
+	}
+	if p := strings.TrimSuffix(pattern, "{$}"); p != pattern {
+		return p
+	}
+	return pattern
 }
 
 // validRequestID accepts a propagated id only if it is short printable
@@ -121,12 +188,12 @@ func (c corsPolicy) apply(w http.ResponseWriter, r *http.Request) (preflight boo
 	if origin == "" || len(c.origins) == 0 {
 		return false
 	}
-	allowed := slices.Contains(c.origins, "*") || slices.Contains(c.origins, origin)
-	if !allowed {
+	any := slices.Contains(c.origins, "*")
+	if !any && !slices.Contains(c.origins, origin) {
 		return false
 	}
 	h := w.Header()
-	if slices.Contains(c.origins, "*") && !c.credentials {
+	if any && !c.credentials {
 		h.Set("Access-Control-Allow-Origin", "*")
 	} else {
 		h.Set("Access-Control-Allow-Origin", origin)
@@ -150,110 +217,45 @@ func (c corsPolicy) apply(w http.ResponseWriter, r *http.Request) (preflight boo
 	return false
 }
 
-// health is the liveness document of GET /health.
-type health struct {
-	Status    string           `json:"status"`
-	Uptime    int64            `json:"uptime"`
-	Version   string           `json:"version"`
-	InFlight  int64            `json:"inflight"`
-	Draining  bool             `json:"draining,omitempty"`
-	Backends  []backend.Status `json:"backends"`
-	Store     string           `json:"store"`
-	StoreErr  string           `json:"storeError,omitempty"`
-	Maintence *string          `json:"maintenance,omitempty"`
+// mcpGuard stands in front of the MCP transport. It refuses /mcp with 503
+// while draining, and POST and GET while in maintenance (DELETE still ends
+// sessions); admin routes stay up. It counts the POST and DELETE requests
+// it lets through, so shutdown can wait for them: GET streams are
+// long-lived and are ended by the transport's Close instead.
+type mcpGuard struct {
+	next        http.Handler
+	draining    *atomic.Bool
+	maintenance func() *string
+	active      atomic.Int64
 }
 
-func (a *App) healthDoc(r *http.Request) (health, bool) {
-	st := a.backend.Status()
-	h := health{Status: "healthy", Uptime: int64(time.Since(a.started).Seconds()), Version: a.version, InFlight: a.gw.InFlight(), Backends: []backend.Status{st}, Store: "ok", Maintence: a.gw.Maintenance()}
-	if err := a.store.Ping(r.Context()); err != nil {
-		h.Store, h.StoreErr, h.Status = "unavailable", err.Error(), "degraded"
+func (g *mcpGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	counted := r.Method != http.MethodGet
+	if counted {
+		// Count first, then look at the flag: shutdown sets the flag, then
+		// waits for the count, so no request slips between the two.
+		g.active.Add(1)
+		defer g.active.Add(-1)
 	}
-	if st.State != backend.StateReady {
-		h.Status = "degraded"
-	}
-	if a.draining.Load() {
-		h.Status, h.Draining = "draining", true
-		return h, false
-	}
-	return h, true
-}
-
-func (a *App) serveHealth(w http.ResponseWriter, r *http.Request) {
-	h, ok := a.healthDoc(r)
-	code := http.StatusOK
-	if !ok {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, h)
-}
-
-// serveReady is the readiness probe: 503 while draining, in maintenance, or
-// when the backend or the store cannot serve.
-func (a *App) serveReady(w http.ResponseWriter, r *http.Request) {
-	h, ok := a.healthDoc(r)
-	reasons := []string{}
-	if !ok {
-		reasons = append(reasons, "draining")
-	}
-	if h.Maintence != nil {
-		reasons = append(reasons, "maintenance")
-	}
-	if h.Backends[0].State != backend.StateReady {
-		reasons = append(reasons, "backend "+string(h.Backends[0].State))
-	}
-	if h.Store != "ok" {
-		reasons = append(reasons, "store unavailable")
-	}
-	if len(reasons) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "reasons": reasons})
+	if g.draining.Load() {
+		w.Header().Set("Retry-After", "5")
+		writeJSONRPCError(w, http.StatusServiceUnavailable, &mcp.WireError{Code: mcp.CodeServiceUnavailable,
+			Message: "server is shutting down; retry on another instance"})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	if msg := g.maintenance(); msg != nil && r.Method != http.MethodDelete {
+		w.Header().Set("Retry-After", "60")
+		writeJSONRPCError(w, http.StatusServiceUnavailable,
+			gate.ErrorFor(&gate.Denial{Reason: gate.MaintenanceMode, Detail: *msg, RetryAfter: time.Minute}, "/pricing"))
+		return
+	}
+	g.next.ServeHTTP(w, r)
 }
 
-// mcpGuard answers /mcp with 503 while draining or in maintenance; admin
-// routes stay up.
-func (a *App) mcpGuard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.draining.Load() {
-			w.Header().Set("Retry-After", "5")
-			writeJSONRPCError(w, http.StatusServiceUnavailable, "server is shutting down; retry on another instance")
-			return
-		}
-		if msg := a.gw.Maintenance(); msg != nil {
-			w.Header().Set("Retry-After", "60")
-			writeJSONRPCError(w, http.StatusServiceUnavailable, "maintenance: "+*msg)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-func writeJSONRPCError(w http.ResponseWriter, code int, msg string) {
-	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": -32000, "message": msg}})
+func writeJSONRPCError(w http.ResponseWriter, code int, e *mcp.WireError) {
+	b := mcp.AppendError(nil, nil, e)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(code)
 	_, _ = w.Write(b)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_, _ = w.Write(append(b, '\n'))
-}
-
-// routeLabel maps a request to a low-cardinality metrics label.
-func routeLabel(patterns map[string]bool) func(*http.Request) string {
-	return func(r *http.Request) string {
-		p := r.URL.Path
-		if patterns[p] || strings.HasPrefix(p, "/.well-known/") {
-			return p
-		}
-		return "other"
-	}
 }

@@ -3,8 +3,12 @@ package app
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"time"
 
+	"github.com/paygate/paygate/internal/admin"
 	"github.com/paygate/paygate/internal/config"
+	"github.com/paygate/paygate/internal/store"
 )
 
 // ReloadResult reports what a reload applied.
@@ -16,8 +20,10 @@ type ReloadResult struct {
 
 // Reload re-reads the config file (path, or the one the gateway started
 // with), validates the whole new config and, only if it is valid, swaps in
-// the hot-reloadable parts. Keys that need a restart are reported as
-// skipped. An invalid file changes nothing.
+// the hot-reloadable parts: the pricing and limit policy (gateway rules),
+// CORS and custom headers (the HTTP policy). Keys that need a restart are
+// reported as skipped and keep their running values. An invalid file
+// changes nothing. Requests in flight keep the policy they started with.
 func (a *App) Reload(path string) (*ReloadResult, error) {
 	a.cfgMu.Lock()
 	defer a.cfgMu.Unlock()
@@ -26,7 +32,7 @@ func (a *App) Reload(path string) (*ReloadResult, error) {
 		path = old.Source
 	}
 	if path == "" {
-		return nil, errors.New("the gateway was started without --config; there is no file to reload")
+		return nil, admin.ErrNoConfigFile
 	}
 	next, diags, err := old.Reload(path)
 	if err != nil {
@@ -55,26 +61,39 @@ func (a *App) Reload(path string) (*ReloadResult, error) {
 	if res.Skipped == nil {
 		res.Skipped = []string{}
 	}
+	// The running config keeps every restart-only key, so the next reload
+	// compares against what is actually in effect.
+	merged := old.Clone()
+	applyHot(merged, next)
 	a.gw.SetRules(rules)
-	// Keep the running values of keys that need a restart, so the next
-	// reload compares against what is actually in effect.
-	merged := next.Clone()
-	keepRestartOnly(merged, old)
+	a.http.Store(newHTTPPolicy(merged))
 	a.cfg = merged
 	return res, nil
 }
 
-// keepRestartOnly copies the keys that cannot change at runtime from old.
-func keepRestartOnly(dst, old *config.Config) {
-	dst.ServerCommand, dst.ServerArgs, dst.ServerArgv = old.ServerCommand, old.ServerArgs, old.ServerArgv
-	dst.RemoteURL, dst.RemoteHeaders, dst.RemoteTransport = old.RemoteURL, old.RemoteHeaders, old.RemoteTransport
-	dst.Servers = old.Servers
-	dst.Host, dst.Port = old.Host, old.Port
-	dst.StateFile, dst.InMemory, dst.Sync, dst.RedisURL = old.StateFile, old.InMemory, old.Sync, old.RedisURL
-	dst.OAuth = old.OAuth
-	dst.AdminKey = old.AdminKey
-	dst.MaxBodyBytes, dst.SessionTimeout, dst.MaxSessions = old.MaxBodyBytes, old.SessionTimeout, old.MaxSessions
-	dst.AllowedHosts, dst.AllowedOrigins, dst.TrustedProxies = old.AllowedHosts, old.AllowedOrigins, old.TrustedProxies
-	dst.LogFormat, dst.LogLevel = old.LogFormat, old.LogLevel
-	dst.Source = old.Source
+// applyHot copies the fields tagged reload:"hot" from src to dst.
+func applyHot(dst, src *config.Config) {
+	dv, sv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src).Elem()
+	t := dv.Type()
+	for i := range t.NumField() {
+		if f := t.Field(i); f.IsExported() && f.Tag.Get("reload") == "hot" {
+			dv.Field(i).Set(sv.Field(i))
+		}
+	}
+}
+
+// reloadOnSignal is SIGHUP: the reload of POST /config/reload, logged and
+// audited.
+func (a *App) reloadOnSignal() {
+	ev := store.AuditEvent{Time: time.Now(), Actor: "signal:SIGHUP"}
+	if res, err := a.Reload(""); err != nil {
+		a.log.Error("config reload refused; nothing changed", "err", err)
+		ev.Type, ev.Message = "config.reload_failed", "config reload refused; nothing changed"
+	} else {
+		a.log.Info("config reloaded", "changed", res.Changed, "skipped", res.Skipped, "warnings", res.Warnings)
+		ev.Type = "config.reloaded"
+		ev.Message = fmt.Sprintf("Config reloaded: %d fields updated", len(res.Changed))
+		ev.Metadata = map[string]any{"changed": res.Changed, "skipped": res.Skipped}
+	}
+	a.store.AppendAudit(ev)
 }

@@ -12,13 +12,34 @@ import (
 	"github.com/paygate/paygate/internal/config"
 	"github.com/paygate/paygate/internal/credits"
 	"github.com/paygate/paygate/internal/keys"
+	"github.com/paygate/paygate/internal/ratelimit"
+	"github.com/paygate/paygate/internal/ratelimit/redislimit"
 	"github.com/paygate/paygate/internal/store"
+	"github.com/paygate/paygate/internal/store/redisstore"
 	"github.com/paygate/paygate/internal/store/sqlite"
 )
+
+// newLimiter returns the rate limiter for the store: on Redis the windows
+// are shared by every instance of the fleet (failing open or closed per
+// redisFailOpen), else they are local to this process.
+func (a *App) newLimiter() ratelimit.Limiter {
+	if rs, ok := a.store.(*redisstore.Store); ok {
+		failOpen := a.cfg.RedisFailOpen == nil || *a.cfg.RedisFailOpen
+		return redislimit.New(rs.Client(), redislimit.Options{Prefix: rs.Prefix(), FailOpen: failOpen, Logger: a.log})
+	}
+	return ratelimit.NewLocal(ratelimit.Options{})
+}
 
 // openStore opens the embedded store the config names.
 func (a *App) openStore(ctx context.Context) (store.Store, string, error) {
 	cfg := a.cfg
+	if cfg.RedisURL != "" {
+		st, err := redisstore.Open(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: a.log})
+		if err != nil {
+			return nil, "", err
+		}
+		return st, st.Describe(), nil
+	}
 	if cfg.InMemory {
 		st, err := sqlite.Open(ctx, sqlite.Options{InMemory: true, Logger: a.log})
 		return st, "in memory (nothing survives a restart)", err
@@ -63,6 +84,9 @@ func (a *App) bootstrapAdmin(ctx context.Context) (shown string, note string, er
 		}
 		prefix, suffix := keys.Parts(secret)
 		err = a.store.CreateAdminKey(ctx, &store.AdminKey{ID: id, Hash: h, Prefix: prefix, Suffix: suffix, Name: "bootstrap (--admin-key)", Role: store.RoleSuperAdmin, CreatedAt: now, CreatedBy: "cli"})
+		if errors.Is(err, store.ErrAlreadyExists) {
+			err = nil // another instance of the fleet registered the same key a moment ago
+		}
 		return "", "from --admin-key / PAYGATE_ADMIN_KEY", err
 	}
 	list, err := a.store.ListAdminKeys(ctx)

@@ -54,6 +54,9 @@ type Status struct {
 	InFlight  int       `json:"inFlight"`
 	// CrashLoop is true when the backend failed repeatedly in a short time.
 	CrashLoop bool `json:"crashLoop"`
+	// Circuit is the circuit breaker's state ("closed", "open",
+	// "half_open"); empty when no breaker guards the backend.
+	Circuit string `json:"circuit,omitempty"`
 }
 
 // InitializeResult is what the backend answered to paygate's initialize.

@@ -222,7 +222,8 @@ func (m *Mux) Call(ctx context.Context, req *Request) (*mcp.Message, error) {
 }
 
 // connectionLost wraps a transport error as ErrConnectionLost unless it
-// already says the request was never sent.
+// already says the request was never sent (ErrUnavailable, ErrNotDelivered)
+// or is another of the package's sentinels.
 func connectionLost(err error) error {
 	if isSentinel(err) {
 		return err
@@ -231,7 +232,8 @@ func connectionLost(err error) error {
 }
 
 func isSentinel(err error) bool {
-	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrClosed)
+	return errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConnectionLost) || errors.Is(err, ErrClosed) ||
+		errors.Is(err, ErrNotDelivered)
 }
 
 // Notify implements Backend.

@@ -67,10 +67,10 @@ func commands() []command {
 		{name: "version", args: "[--json]", summary: "print the version", run: runVersion},
 		{name: "completions", args: "bash|zsh|fish", summary: "print a shell completion script", help: completionsHelp, run: runCompletions},
 		{name: "help", args: "[COMMAND]", summary: "show help for paygate or a command", run: runHelp},
-		reserved("init", "[--output FILE] [--force]", "create a config file interactively"),
-		reserved("import-state", "FILE", "import a paygate-mcp state file"),
-		reserved("backup", "[FILE]", "write a backup of keys, balances and the ledger"),
-		reserved("restore", "FILE", "restore state from a backup"),
+		{name: "init", args: "[--output FILE] [--force] [--yes] [flags]", summary: "create a config file interactively", help: initHelp, run: runInit},
+		{name: "import-state", args: "FILE [--state-file DB] [--json]", summary: "import a paygate-mcp state file", help: importStateHelp, run: runImportState},
+		{name: "backup", args: "[--state-file DB] [-o FILE]", summary: "write a backup of keys, balances and the ledger", help: backupHelp, run: runBackup},
+		{name: "restore", args: "[--state-file DB] --mode M FILE", summary: "restore state from a backup", help: restoreHelp, run: runRestore},
 	}
 }
 

@@ -149,7 +149,7 @@ func TestExitCodes(t *testing.T) {
 		{name: "version flag", args: []string{"--version"}, code: ExitOK},
 		{name: "version extra", args: []string{"version", "--short"}, code: ExitUsage, stderr: "only flag is --json"},
 		{name: "completions shell", args: []string{"completions", "powershell"}, code: ExitUsage, stderr: "bash, zsh or fish"},
-		{name: "reserved", args: []string{"backup"}, code: ExitUsage, stderr: "coming soon"},
+		{name: "backup without a database", args: []string{"backup"}, code: ExitError, stderr: "no database at"},
 		{name: "validate nothing", args: []string{"validate"}, code: ExitUsage, stderr: "paygate validate --config"},
 		{name: "validate env file", env: []string{"PAYGATE_CONFIG=testdata/valid.json"}, args: []string{"validate"}, code: ExitOK},
 		{name: "help unknown", args: []string{"help", "wrapp"}, code: ExitUsage, stderr: `did you mean "wrap"?`},

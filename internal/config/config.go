@@ -66,6 +66,32 @@ type Config struct {
 	// (three meta-tools list, search and call the real ones).
 	Discovery string `json:"discovery"`
 
+	// ── Backend resilience (resilience.go) ───────────────────────────────
+
+	// ToolTimeoutMs caps a tool call, in milliseconds, unless its
+	// toolPricing entry sets its own timeoutMs; 0 means no limit. A call
+	// that times out is answered -32004, cancelled upstream and not billed.
+	// Default 60000.
+	ToolTimeoutMs int64 `json:"toolTimeoutMs" reload:"hot"`
+	// CircuitBreakerThreshold is how many consecutive failures of a
+	// backend open its circuit breaker; 0 turns breakers off. Default 5.
+	CircuitBreakerThreshold int `json:"circuitBreakerThreshold"`
+	// CircuitBreakerCooldownSeconds is how long an open breaker refuses
+	// calls before it lets one trial call through. Default 30.
+	CircuitBreakerCooldownSeconds int64 `json:"circuitBreakerCooldownSeconds"`
+	// RetryMaxRetries is how often a call that never reached its backend
+	// (connection refused, backend restarting, HTTP 503) is sent again; 0
+	// turns retries off. Calls that may have run are never retried.
+	// Default 2.
+	RetryMaxRetries int `json:"retryMaxRetries"`
+	// RetryBaseDelayMs and RetryMaxDelayMs shape the retry backoff
+	// (exponential, capped, full jitter). Defaults 100 and 1000.
+	RetryBaseDelayMs int64 `json:"retryBaseDelayMs"`
+	RetryMaxDelayMs  int64 `json:"retryMaxDelayMs"`
+	// RetryBudgetPercent caps retries at this share of a backend's calls
+	// over 10 s, plus 10 retries. Default 10.
+	RetryBudgetPercent int `json:"retryBudgetPercent"`
+
 	// ── Pricing & limits ─────────────────────────────────────────────────
 
 	// DefaultCreditsPerCall is the price of a tool call with no entry in
@@ -102,6 +128,14 @@ type Config struct {
 	Sync string `json:"sync"`
 	// RedisURL shares state between several gateways (redis:// or rediss://).
 	RedisURL string `json:"redisUrl,omitempty"`
+	// RedisPrefix namespaces paygate's Redis keys as "{prefix}:..." (the
+	// braces are a cluster hash tag); every instance of a fleet uses the
+	// same one. Default "paygate".
+	RedisPrefix string `json:"redisPrefix,omitempty"`
+	// RedisFailOpen admits calls the Redis rate limiter cannot count while
+	// Redis is unreachable (default true, like paygate-mcp); false refuses
+	// them with store_unavailable. Charges never fail open.
+	RedisFailOpen *bool `json:"redisFailOpen,omitempty"`
 
 	// ── HTTP ─────────────────────────────────────────────────────────────
 
@@ -167,6 +201,22 @@ type Config struct {
 	LogFormat string `json:"logFormat"`
 	// LogLevel is "debug", "info", "warn", "error" or "silent". Default "info".
 	LogLevel string `json:"logLevel"`
+
+	// ── Audit trail (audit.go) ───────────────────────────────────────────
+
+	// AuditRetentionDays deletes audit events older than this; nil means
+	// DefaultAuditRetentionDays, 0 keeps them regardless of age.
+	AuditRetentionDays *int64 `json:"auditRetentionDays,omitempty"`
+	// AuditMaxEvents keeps at most this many newest audit events; nil means
+	// DefaultAuditMaxEvents, 0 means no count limit.
+	AuditMaxEvents *int64 `json:"auditMaxEvents,omitempty"`
+	// AuditGateAllows is how allowed tool calls reach the audit trail:
+	// "summary" (one event per key and interval, the default), "all" or
+	// "none". Every denial is audited.
+	AuditGateAllows string `json:"auditGateAllows,omitempty"`
+	// AuditSummaryInterval is how often gate summaries are written. 0
+	// means DefaultAuditSummaryInterval.
+	AuditSummaryInterval Duration `json:"auditSummaryInterval,omitempty"`
 
 	// ── Run options (flags and environment only) ─────────────────────────
 
@@ -371,6 +421,14 @@ func Defaults() *Config {
 		WebhookMaxRetries:     DefaultWebhookRetries,
 		LogFormat:             "text",
 		LogLevel:              "info",
+
+		ToolTimeoutMs:                 DefaultToolTimeoutMs,
+		CircuitBreakerThreshold:       DefaultCircuitBreakerThreshold,
+		CircuitBreakerCooldownSeconds: DefaultCircuitBreakerCooldownSeconds,
+		RetryMaxRetries:               DefaultRetryMaxRetries,
+		RetryBaseDelayMs:              DefaultRetryBaseDelayMs,
+		RetryMaxDelayMs:               DefaultRetryMaxDelayMs,
+		RetryBudgetPercent:            DefaultRetryBudgetPercent,
 	}
 }
 

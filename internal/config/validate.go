@@ -18,12 +18,14 @@ import (
 func (c *Config) Validate() []Diagnostic {
 	var ds diags
 	c.validateBackend(&ds)
+	c.validateResilience(&ds)
 	c.validatePricing(&ds)
 	c.validateStorage(&ds)
 	c.validateHTTP(&ds)
 	c.validateSecurity(&ds)
 	c.validateWebhooks(&ds)
 	c.validateLogging(&ds)
+	c.validateAudit(&ds)
 	return ds
 }
 
@@ -162,6 +164,12 @@ func (c *Config) validateStorage(ds *diags) {
 	checkEnum(ds, "sync", c.Sync, SyncModes)
 	if c.RedisURL != "" {
 		checkURL(ds, "redisUrl", c.RedisURL, "redis", "rediss")
+	}
+	if strings.ContainsAny(c.RedisPrefix, "{} ") {
+		ds.errorf("redisPrefix", "must not contain braces or spaces")
+	}
+	if c.RedisURL == "" && (c.RedisPrefix != "" || c.RedisFailOpen != nil) {
+		ds.warnf("redisUrl", "redisPrefix and redisFailOpen are ignored without redisUrl")
 	}
 	switch {
 	case c.InMemory && c.RedisURL != "":

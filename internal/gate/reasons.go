@@ -134,3 +134,24 @@ func FromLimitError(e *store.LimitError) *Denial {
 	}
 	return d
 }
+
+// LimitDenial is FromLimitError for c: the refusal of the atomic charge
+// after c passed the checks (a concurrent call got there first), completed
+// from c so that it reads like the pre-check's denial: c's total as
+// Required (a call quota's Need counts calls, not credits), the balance
+// read at authentication as Remaining (insufficient credits keep the
+// store's fresher one), and the batch flag, so batches get failedIndex.
+// A quota's RetryAfter stays unset: the error does not say which period
+// ran out.
+func (c *Call) LimitDenial(e *store.LimitError) *Denial {
+	d := FromLimitError(e)
+	if d == nil {
+		return nil
+	}
+	d.Required = c.Total
+	if e.Kind != store.ErrInsufficientCredits {
+		d.Remaining = c.Account.Balance
+	}
+	d.Batch = c.Method == mcp.MethodToolsCallBatch
+	return d
+}

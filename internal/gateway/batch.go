@@ -79,6 +79,14 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 		return
 	}
 
+	// Admit: all or nothing, like the charge.
+	for _, it := range c.Items {
+		if err := g.admit(it.Tool); err != nil {
+			g.refuse(ex, c, err, start)
+			return
+		}
+	}
+
 	callID := newCallID()
 	var receipt *store.Receipt
 	if !shadow {
@@ -92,7 +100,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 		if err != nil {
 			var le *store.LimitError
 			if errors.As(err, &le) {
-				g.deny(ex, rules, c, gate.FromLimitError(le), start)
+				g.deny(ex, rules, c, c.LimitDenial(le), start)
 				return
 			}
 			g.storeFault(ex, rules, c, err, start)
@@ -107,7 +115,9 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 		go func(i int) {
 			defer wg.Done()
 			params, _ := json.Marshal(p.Calls[i])
-			resp, err := g.backend.Call(ctx, &backend.Request{ID: mcp.Int64ID(int64(i)), Method: mcp.MethodToolsCall, Params: params, Peer: ex})
+			callCtx, cancel := callContext(ctx, rules, p.Calls[i].Name)
+			resp, err := g.backend.Call(callCtx, &backend.Request{ID: mcp.Int64ID(int64(i)), Method: mcp.MethodToolsCall, Params: params, Peer: ex})
+			cancel()
 			r := &results[i]
 			r.Tool = p.Calls[i].Name
 			r.CreditsCharged = c.Items[i].Price
@@ -136,7 +146,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 	wg.Wait()
 
 	if err := waitDurable(ctx, receipt); err != nil {
-		g.log.Error("ledger write not durable; withholding batch result", "call", callID, "err", err)
+		g.log.ErrorContext(ctx, "ledger write not durable; withholding batch result", "call", callID, "err", err)
 		ex.ReplyError(&mcp.WireError{Code: mcp.CodeInternalError, Message: "internal error: the charge could not be recorded", Data: callData(callID)})
 		return
 	}

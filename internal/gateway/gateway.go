@@ -46,7 +46,9 @@ type Options struct {
 	ServerName string
 	// PricingURL is where denials tell clients to look up prices.
 	PricingURL string
-	Now        func() time.Time
+	// Audit gets every gate decision (audit.go); may be nil.
+	Audit Auditor
+	Now   func() time.Time
 }
 
 // Gateway implements streamable.Handler.
@@ -60,6 +62,7 @@ type Gateway struct {
 	clientIP *ClientIPResolver
 	name     string
 	pricing  string
+	audit    Auditor
 	now      func() time.Time
 
 	sessions sessionSet
@@ -82,6 +85,7 @@ func New(o Options) *Gateway {
 		clientIP: o.ClientIP,
 		name:     o.ServerName,
 		pricing:  o.PricingURL,
+		audit:    o.Audit,
 		now:      o.Now,
 	}
 	if g.log == nil {

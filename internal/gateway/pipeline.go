@@ -49,6 +49,13 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 		return
 	}
 
+	// Admit: a call the backend would refuse at once (open circuit
+	// breaker, unknown tool) is refused before it is charged.
+	if err := g.admit(params.Name); err != nil {
+		g.refuse(ex, c, err, start)
+		return
+	}
+
 	// Charge: one atomic step that re-checks credits, spending limit and
 	// quotas, so concurrent calls cannot overspend what the checks saw.
 	var receipt *store.Receipt
@@ -65,7 +72,7 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 		if err != nil {
 			var le *store.LimitError
 			if errors.As(err, &le) {
-				g.deny(ex, rules, c, gate.FromLimitError(le), start)
+				g.deny(ex, rules, c, c.LimitDenial(le), start)
 				return
 			}
 			g.storeFault(ex, rules, c, err, start)
@@ -78,7 +85,9 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	}
 
 	// Forward. The ledger commit of the charge runs concurrently.
-	resp, ferr := g.backend.Call(ctx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: ex.Msg.Params, Peer: ex})
+	callCtx, cancel := callContext(ctx, rules, params.Name)
+	resp, ferr := g.backend.Call(callCtx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: ex.Msg.Params, Peer: ex})
+	cancel()
 	backendDone := g.now()
 	if g.metrics != nil {
 		g.metrics.BackendLatency.WithLabelValues(g.backend.Name()).Observe(backendDone.Sub(gateDone).Seconds())
@@ -99,7 +108,7 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 			Meta: store.Meta{RequestID: c.RequestID, Actor: "gateway", Note: out.String()},
 		})
 		if err != nil {
-			g.log.Error("refund failed", "call", callID, "key", c.Key.Mask(), "err", err)
+			g.log.ErrorContext(ctx, "refund failed", "call", callID, "key", c.Key.Mask(), "err", err)
 		} else {
 			balance = refundReceipt.BalanceAfter
 		}
@@ -107,7 +116,7 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 
 	// A charged result is never sent before its ledger entry is durable.
 	if werr := waitDurable(ctx, receipt, refundReceipt); werr != nil {
-		g.log.Error("ledger write not durable; withholding result", "call", callID, "err", werr)
+		g.log.ErrorContext(ctx, "ledger write not durable; withholding result", "call", callID, "err", werr)
 		ex.ReplyError(&mcp.WireError{Code: mcp.CodeInternalError, Message: "internal error: the charge could not be recorded; the call was not billed", Data: callData(callID)})
 		g.recordUsage(c, callID, 0, true, "ledger_error", g.now().Sub(start), false, "")
 		return
@@ -182,14 +191,14 @@ func (g *Gateway) storeFault(ex *streamable.Exchange, rules *Rules, c *gate.Call
 		g.deny(ex, rules, c, &gate.Denial{Reason: gate.InvalidAPIKey}, start)
 		return
 	}
-	g.log.Error("charge failed", "key", c.Key.Mask(), "err", err)
+	g.log.ErrorContext(ex.Request.Context(), "charge failed", "key", c.Key.Mask(), "err", err)
 	g.deny(ex, rules, c, &gate.Denial{Reason: gate.StoreUnavailable, Detail: "the credit store is unavailable; retry later", RetryAfter: time.Second}, start)
 }
 
 // fault answers an internal error without leaking it.
 func (g *Gateway) fault(ex *streamable.Exchange, c *gate.Call, where string, err error) {
 	id := newCallID()
-	g.log.Error("internal error", "where", where, "call", id, "err", err)
+	g.log.ErrorContext(ex.Request.Context(), "internal error", "where", where, "call", id, "err", err)
 	ex.ReplyError(&mcp.WireError{Code: mcp.CodeInternalError, Message: "internal error", Data: callData(id)})
 }
 
@@ -272,6 +281,9 @@ func (g *Gateway) recordUsage(c *gate.Call, callID string, charged int64, allowe
 		rec.Reason = "shadow:" + string(c.Shadow[0])
 	}
 	g.store.AppendUsage(rec)
+	if g.audit != nil {
+		g.audit.Gate(rec)
+	}
 }
 
 func waitDurable(ctx context.Context, rs ...*store.Receipt) error {
@@ -334,8 +346,12 @@ func (g *Gateway) forwardError(err error) *mcp.WireError {
 		return &mcp.WireError{Code: mcp.CodeToolTimeout, Message: "tool call timed out; it was not billed"}
 	case errors.Is(err, context.Canceled):
 		return &mcp.WireError{Code: mcp.CodeServiceUnavailable, Message: "request cancelled"}
+	case errors.Is(err, backend.ErrUnknownTool):
+		return unknownTool(err)
+	case errors.Is(err, backend.ErrCircuitOpen):
+		return g.circuitOpen(err)
 	}
-	return backendUnavailable(g.backend.Status())
+	return backendUnavailable(g.statusOf(err))
 }
 
 func backendUnavailable(st backend.Status) *mcp.WireError {

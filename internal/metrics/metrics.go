@@ -80,7 +80,7 @@ func New(o Options) *Metrics {
 	if activeKeys == nil {
 		activeKeys = func() float64 { return 0 }
 	}
-	m.ActiveKeys = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "paygate_active_keys_total", Help: "API keys that are not revoked."}, activeKeys)
+	m.ActiveKeys = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "paygate_active_keys_total", Help: "API keys that can be used now (not revoked, suspended or expired)."}, activeKeys)
 
 	for _, c := range []prometheus.Collector{m.ToolCalls, m.CreditsCharged, m.Denials, m.RateLimitHits, m.Refunds, m.RefundCredits, m.HTTPRequests, m.HTTPDuration, m.GateDuration, m.BackendLatency, m.ActiveSessions, m.InFlight, m.BackendUp, m.BackendRestart, m.BuildInfo, m.Uptime, m.ActiveKeys} {
 		f(c)

@@ -54,7 +54,7 @@ type ToolPolicy struct {
 	CreditsPerCall    *credits.Credits // nil: the default price
 	CreditsPerKbInput credits.Credits  // 0: flat pricing
 	RateLimitPerMin   int64            // 0: no per-tool limit
-	TimeoutMs         int64            // 0: the backend's default
+	TimeoutMs         int64            // 0: Settings.ToolTimeout
 }
 
 // Settings are the operator's pricing and limit choices, as plain values.
@@ -67,6 +67,8 @@ type Settings struct {
 	FreeMethods           []string    // nil: DefaultFreeMethods
 	Shadow                bool        // record denials, enforce nothing, charge nothing
 	RefundOnFailure       bool        // refund calls whose tool answered with an error
+	// ToolTimeout caps tool calls without their own timeoutMs; 0: no limit.
+	ToolTimeout time.Duration
 }
 
 // FieldError is a validation error for one setting. Field uses the names of
@@ -106,6 +108,7 @@ type Snapshot struct {
 	freeList        []string
 	shadow          bool
 	refundOnFailure bool
+	toolTimeout     time.Duration
 }
 
 // New validates s and builds a Snapshot from a copy of it. The error joins
@@ -130,6 +133,7 @@ func New(s Settings) (*Snapshot, error) {
 		globalQuota:     s.GlobalQuota,
 		shadow:          s.Shadow,
 		refundOnFailure: s.RefundOnFailure,
+		toolTimeout:     s.ToolTimeout,
 		tools:           make(map[string]tool, len(s.ToolPricing)),
 	}
 	if s.DefaultPrice != nil {
@@ -140,6 +144,7 @@ func New(s Settings) (*Snapshot, error) {
 		p.globalRate = *s.GlobalRateLimitPerMin
 		count("globalRateLimitPerMin", p.globalRate)
 	}
+	count("toolTimeoutMs", s.ToolTimeout.Milliseconds())
 	q := s.GlobalQuota
 	count("globalQuota.dailyCallLimit", q.DailyCalls)
 	count("globalQuota.monthlyCallLimit", q.MonthlyCalls)
@@ -245,8 +250,14 @@ func (p *Snapshot) KeyRateLimit(k *store.Key) int64 {
 // (0: no per-tool limit).
 func (p *Snapshot) ToolRateLimit(toolName string) int64 { return p.tools[toolName].rateLimit }
 
-// ToolTimeout returns toolName's call timeout (0: the backend's default).
-func (p *Snapshot) ToolTimeout(toolName string) time.Duration { return p.tools[toolName].timeout }
+// ToolTimeout returns toolName's call timeout: its own timeoutMs, else
+// Settings.ToolTimeout (0: no limit).
+func (p *Snapshot) ToolTimeout(toolName string) time.Duration {
+	if t := p.tools[toolName].timeout; t > 0 {
+		return t
+	}
+	return p.toolTimeout
+}
 
 // QuotaSource says where a key's effective quota comes from, as
 // paygate-mcp's quota-status reports it.

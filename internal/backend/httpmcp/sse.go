@@ -143,11 +143,11 @@ func (l *sseLink) Send(ctx context.Context, out backend.Outgoing) error {
 	}
 	resp, err := l.b.client.Do(req)
 	if err != nil {
-		return err
+		return undelivered(err)
 	}
 	defer drain(resp)
 	if resp.StatusCode/100 != 2 {
-		return statusError(resp)
+		return statusFailure(statusError(resp))
 	}
 	return nil
 }

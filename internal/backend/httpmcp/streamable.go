@@ -181,7 +181,10 @@ func (l *streamLink) roundTrip(callCtx context.Context, out backend.Outgoing) {
 		}
 		resp, err := l.post(ctx, out.Body, session, version)
 		if err != nil {
-			l.mux.Fail(l, out.ID, l.transportError(ctx, err))
+			// Fail first: the link's death fails every call on it as lost,
+			// and this one may be known never to have been sent.
+			l.mux.Fail(l, out.ID, undelivered(err))
+			l.transportError(ctx, err)
 			return
 		}
 		if resp.StatusCode == http.StatusNotFound && session != "" && attempt == 0 {
@@ -252,8 +255,12 @@ func (l *streamLink) refused(resp *http.Response, ct string, out backend.Outgoin
 		l.mux.Receive(l, mcp.AppendError(nil, out.ID, we), out.ID)
 		return
 	}
-	// initialize keeps the status: auto-detection reads it.
-	l.mux.Fail(l, out.ID, se)
+	if out.Method == mcp.MethodInitialize {
+		// initialize keeps the status: auto-detection reads it.
+		l.mux.Fail(l, out.ID, se)
+		return
+	}
+	l.mux.Fail(l, out.ID, statusFailure(se))
 }
 
 func truncate(s string, n int) string {

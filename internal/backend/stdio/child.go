@@ -123,7 +123,7 @@ func spawn(cfg *Config, mux *backend.Mux, log *slog.Logger) (*child, error) {
 func (c *child) Send(ctx context.Context, out backend.Outgoing) error {
 	select {
 	case <-c.done:
-		return c.Err()
+		return c.notSent()
 	case <-c.quit:
 		return backend.ErrClosed
 	default:
@@ -132,12 +132,18 @@ func (c *child) Send(ctx context.Context, out backend.Outgoing) error {
 	case c.queue <- out.Body:
 		return nil
 	case <-c.done:
-		return c.Err()
+		return c.notSent()
 	case <-c.quit:
 		return backend.ErrClosed
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// notSent is Send's error once the process is gone: the message never
+// entered the queue, so it cannot have reached the server.
+func (c *child) notSent() error {
+	return fmt.Errorf("%w: %w", backend.ErrNotDelivered, c.Err())
 }
 
 // Done implements backend.Link.
