@@ -131,6 +131,16 @@ func Flags() []*Flag {
 		{Name: "redis-url", Arg: "URL", Group: GroupStorage, Env: "PAYGATE_REDIS_URL",
 			Usage: "share state between gateways through Redis (redis:// or rediss://)",
 			set:   stringSetter(func(c *Config) *string { return &c.RedisURL })},
+		{Name: "redis-prefix", Arg: "NAME", Group: GroupStorage, Env: "PAYGATE_REDIS_PREFIX", Default: "paygate",
+			Usage: "namespace of paygate's Redis keys, for several fleets on one Redis",
+			set:   stringSetter(func(c *Config) *string { return &c.RedisPrefix })},
+		{Name: "redis-fail-open", Group: GroupStorage, Env: "PAYGATE_REDIS_FAIL_OPEN",
+			Usage: "admit calls the Redis rate limiter cannot count while Redis is down (default on; =false refuses them)",
+			set: func(c *Config, v string) error {
+				b, err := parseBool(v)
+				c.RedisFailOpen = &b
+				return err
+			}},
 
 		// HTTP
 		{Name: "host", Arg: "ADDR", Group: GroupHTTP, Env: "PAYGATE_HOST", Default: DefaultHost,
