@@ -108,7 +108,9 @@ func (a *App) buildRules(cfg *config.Config) (*gateway.Rules, error) {
 	if err != nil {
 		return nil, err
 	}
-	chain, err := gate.New(gate.Options{Policy: p, Keys: a.store, Limiter: a.limiter})
+	// With Redis, reading an account is a round trip and Reserve re-checks the
+	// limits atomically anyway: one round trip per charged call.
+	chain, err := gate.New(gate.Options{Policy: p, Keys: a.store, Limiter: a.limiter, AtomicLimits: a.cfg.RedisURL != ""})
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,10 @@ import (
 // loads the key's account. Unknown and revoked keys are both
 // invalid_api_key. A call whose Key is already set (an earlier
 // Authenticate) is not looked up again.
-type auth struct{ keys KeyLookup }
+type auth struct {
+	keys        KeyLookup
+	skipAccount bool // Options.AtomicLimits: Reserve checks the account
+}
 
 func (*auth) Name() string { return "auth" }
 
@@ -32,10 +35,14 @@ func (a *auth) Check(ctx context.Context, c *Call) error {
 	case k.Revoked:
 		return &Denial{Reason: InvalidAPIKey}
 	}
+	c.Key = k
+	if a.skipAccount {
+		return nil
+	}
 	acct, err := a.keys.Account(ctx, k.ID)
 	if err != nil {
 		return storeDenial("account of "+k.ID, err)
 	}
-	c.Key, c.Account = k, acct
+	c.Account, c.AccountLoaded = acct, true
 	return nil
 }

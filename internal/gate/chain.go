@@ -28,17 +28,26 @@ type RateLimiter interface {
 // rateWindow is the window of every rate limit: limits are per minute.
 const rateWindow = time.Minute
 
-// Options are what a Chain is built from. All are required.
+// Options are what a Chain is built from. Policy, Keys and Limiter are
+// required.
 type Options struct {
 	Policy  *policy.Snapshot
 	Keys    KeyLookup
 	Limiter RateLimiter
+	// AtomicLimits says the store's Reserve enforces the spending limit,
+	// the quotas and the balance atomically, in the chain's order, and that
+	// reading an account costs a network round trip (Redis). The chain then
+	// skips the account read and its three pre-checks, which Reserve
+	// repeats anyway — except in shadow mode, where nothing is reserved
+	// and only the pre-checks can tell what would have been refused.
+	AtomicLimits bool
 }
 
 // Chain runs the checks of order.go. It is immutable; a config reload
 // builds a new Chain with the new policy.
 type Chain struct {
 	checks []Check
+	lean   []Check // checks without the account read and pre-checks (AtomicLimits)
 	auth   []Check // the leading checks about the key itself
 }
 
@@ -53,7 +62,14 @@ func New(o Options) (*Chain, error) {
 		return nil, errors.New("gate: no rate limiter")
 	}
 	checks := order(o)
-	return &Chain{checks: checks, auth: checks[:authChecks]}, nil
+	ch := &Chain{checks: checks, lean: checks, auth: checks[:authChecks]}
+	if o.AtomicLimits {
+		lean := order(o)
+		lean[1] = &auth{keys: o.Keys, skipAccount: true}
+		ch.lean = lean[:len(lean)-3] // drop spending, quota, balance
+		ch.auth = ch.lean[:authChecks]
+	}
+	return ch, nil
 }
 
 // Names returns the check names in run order (metric labels, logs, docs).
@@ -75,7 +91,10 @@ func (ch *Chain) Names() []string {
 // usual. Checks that need a key pass when authentication found none.
 // Faults are returned in shadow mode too.
 func (ch *Chain) Run(ctx context.Context, c *Call, shadow bool) error {
-	return run(ctx, ch.checks, c, shadow)
+	if shadow {
+		return run(ctx, ch.checks, c, true)
+	}
+	return run(ctx, ch.lean, c, false)
 }
 
 // Authenticate runs only the checks about the key itself (present, known,

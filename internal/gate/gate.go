@@ -75,9 +75,12 @@ type Call struct {
 	Now        time.Time
 	RequestID  string
 
-	// Set by authentication.
-	Key     *store.Key
-	Account store.Account
+	// Set by authentication. Account is a snapshot read at authentication;
+	// AccountLoaded is false when the chain skipped the read
+	// (Options.AtomicLimits).
+	Key           *store.Key
+	Account       store.Account
+	AccountLoaded bool
 
 	// Outputs.
 	Total     credits.Credits // sum of item prices

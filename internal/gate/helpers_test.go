@@ -29,11 +29,12 @@ func ptr[T any](v T) *T { return &v }
 
 // memKeys is an in-memory KeyLookup: the part of a store the gate reads.
 type memKeys struct {
-	keys       map[store.Hash]*store.Key
-	accounts   map[string]store.Account
-	lookupErr  error
-	accountErr error
-	lookups    int
+	keys         map[store.Hash]*store.Key
+	accounts     map[string]store.Account
+	lookupErr    error
+	accountErr   error
+	lookups      int
+	accountReads int
 }
 
 func newMemKeys() *memKeys {
@@ -61,6 +62,7 @@ func (m *memKeys) LookupHash(_ context.Context, h store.Hash) (*store.Key, error
 }
 
 func (m *memKeys) Account(_ context.Context, id string) (store.Account, error) {
+	m.accountReads++
 	if m.accountErr != nil {
 		return store.Account{}, m.accountErr
 	}

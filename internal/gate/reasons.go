@@ -149,7 +149,10 @@ func (c *Call) LimitDenial(e *store.LimitError) *Denial {
 		return nil
 	}
 	d.Required = c.Total
-	if e.Kind != store.ErrInsufficientCredits {
+	if e.Kind == store.ErrInsufficientCredits {
+		// The charge saw the balance: it is the freshest one there is.
+		c.Account.Balance, c.AccountLoaded = e.Have, true
+	} else {
 		d.Remaining = c.Account.Balance
 	}
 	d.Batch = c.Method == mcp.MethodToolsCallBatch

@@ -37,7 +37,7 @@ func (g *Gateway) toolsList(ctx context.Context, ex *streamable.Exchange) {
 		c := &gate.Call{Method: ex.Msg.Method, Credential: cred, ClientIP: g.clientIP.ClientIP(ex.Request), Now: g.now()}
 		if rules.Chain.Authenticate(ctx, c) == nil {
 			key = c.Key
-			g.setHeaders(ex, c, c.Account.Balance)
+			g.setHeaders(ex, c, accountBalance(c))
 		}
 	}
 	result, err := decorateTools(resp.Result, rules, key)

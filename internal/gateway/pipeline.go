@@ -247,8 +247,11 @@ func (g *Gateway) setHeaders(ex *streamable.Exchange, c *gate.Call, balance int6
 	}
 }
 
+// accountBalance is the balance for X-Credits-Remaining on a denial, or -1
+// when the gate did not read the account (the header is then left out
+// rather than guessed).
 func accountBalance(c *gate.Call) int64 {
-	if c.Key == nil {
+	if c.Key == nil || !c.AccountLoaded {
 		return -1
 	}
 	return c.Account.Balance
