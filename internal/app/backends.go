@@ -21,7 +21,10 @@ import (
 //	Breaker → Retrier → transport
 //
 // (each only when configured), and in multi-server mode the wrapped
-// backends sit under one router.Router.
+// backends sit under one router.Router. Further per-backend decorators
+// (concurrency limits, a response cache) belong in resilient; one that can
+// refuse a call before it is charged implements backend.Admitter, which the
+// gateway consults before reserving credits.
 
 // resilient wraps a transport backend in the retry policy and the circuit
 // breaker the config asks for, and records the breaker for /admin/circuit.
