@@ -180,7 +180,7 @@ func (m *Mux) Call(ctx context.Context, req *Request) (*mcp.Message, error) {
 			tok := m.newToken()
 			c.token = string(tok)
 			c.origToken = params[s:e]
-			params = splice(params, s, e, tok)
+			params = mcp.Splice(params, s, e, tok)
 		}
 	}
 	id := m.ids.Add(1)
@@ -266,13 +266,13 @@ var errCancelledByClient = fmt.Errorf("%w by the client", context.Canceled)
 // clientCancel handles a client's notifications/cancelled: it finds the
 // call by the client's request id among the calls of that peer.
 func (m *Mux) clientCancel(params json.RawMessage, from Peer) {
-	s, e, ok := memberSpan(params, "requestId")
+	s, e, ok := mcp.MemberSpan(params, "requestId")
 	if !ok {
 		return
 	}
 	clientID := params[s:e]
 	var reason string
-	if rs, re, ok := memberSpan(params, "reason"); ok {
+	if rs, re, ok := mcp.MemberSpan(params, "reason"); ok {
 		_ = json.Unmarshal(params[rs:re], &reason)
 	}
 	m.mu.Lock()

@@ -95,7 +95,7 @@ func (m *Mux) onNotification(c Conn, raw []byte, msg *mcp.Message, related mcp.I
 
 // onProgress restores the client's token and delivers to the call's peer.
 func (m *Mux) onProgress(msg *mcp.Message) {
-	s, e, ok := memberSpan(msg.Params, "progressToken")
+	s, e, ok := mcp.MemberSpan(msg.Params, "progressToken")
 	if !ok {
 		return
 	}
@@ -110,7 +110,7 @@ func (m *Mux) onProgress(msg *mcp.Message) {
 	if peer == nil {
 		return // the call ended, or nobody to tell
 	}
-	params := splice(msg.Params, s, e, orig)
+	params := mcp.Splice(msg.Params, s, e, orig)
 	if err := peer.Deliver(mcp.AppendRequest(nil, nil, mcp.NotificationProgress, params)); err != nil {
 		m.log.Debug("progress not delivered", "err", err)
 	}
@@ -119,7 +119,7 @@ func (m *Mux) onProgress(msg *mcp.Message) {
 // onServerCancelled relays the server withdrawing one of its own requests
 // to the peer it was delivered to, under the id that peer knows.
 func (m *Mux) onServerCancelled(msg *mcp.Message) {
-	s, e, ok := memberSpan(msg.Params, "requestId")
+	s, e, ok := mcp.MemberSpan(msg.Params, "requestId")
 	if !ok {
 		return
 	}
@@ -134,7 +134,7 @@ func (m *Mux) onServerCancelled(msg *mcp.Message) {
 	if sr == nil {
 		return
 	}
-	params := splice(msg.Params, s, e, []byte(key))
+	params := mcp.Splice(msg.Params, s, e, []byte(key))
 	_ = sr.peer.Deliver(mcp.AppendRequest(nil, nil, mcp.NotificationCancelled, params))
 }
 

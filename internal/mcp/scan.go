@@ -313,3 +313,37 @@ func splitArray(b []byte) ([][]byte, error) {
 		}
 	}
 }
+
+// MemberSpan returns where the value of the top-level member key of the
+// JSON object obj starts and ends, so it can be replaced without
+// re-encoding the rest of the object. With duplicate keys the last one
+// counts, as encoding/json decodes them. ok is false when obj is not a valid
+// JSON object or has no such member.
+func MemberSpan(obj []byte, key string) (start, end int, ok bool) {
+	base := skipSpace(obj, 0)
+	_, err := eachMember(obj, base, 0, func(k []byte, escaped bool, val []byte) error {
+		match := !escaped && string(k) == key
+		if escaped {
+			var s string
+			match = json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &s) == nil && s == key
+		}
+		if match {
+			// val aliases obj: its offset is the distance between the two.
+			start = cap(obj) - cap(val)
+			end, ok = start+len(val), true
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, false
+	}
+	return start, end, ok
+}
+
+// Splice returns a copy of b with b[start:end] replaced by v.
+func Splice(b []byte, start, end int, v []byte) []byte {
+	out := make([]byte, 0, len(b)-(end-start)+len(v))
+	out = append(out, b[:start]...)
+	out = append(out, v...)
+	return append(out, b[end:]...)
+}

@@ -93,3 +93,29 @@ func BenchmarkToolResultIsError(b *testing.B) {
 		ToolResultIsError(res)
 	}
 }
+
+func TestMemberSpan(t *testing.T) {
+	tests := []struct {
+		obj, key, want string
+		ok             bool
+	}{
+		{`{"a":1,"b":{"c":[1,2]},"d":"x"}`, "b", `{"c":[1,2]}`, true},
+		{` { "a" : "v" } `, "a", `"v"`, true},
+		{`{"a":1,"a":2}`, "a", `2`, true},
+		{`{"\u0061":true}`, "a", `true`, true},
+		{`{"a":1}`, "b", ``, false},
+		{`{"a":1`, "a", ``, false},
+		{`[1]`, "a", ``, false},
+	}
+	for _, tc := range tests {
+		s, e, ok := MemberSpan([]byte(tc.obj), tc.key)
+		if ok != tc.ok || (ok && tc.obj[s:e] != tc.want) {
+			t.Errorf("MemberSpan(%s, %q) = %d,%d,%v", tc.obj, tc.key, s, e, ok)
+		}
+	}
+	b := []byte(`{"id":1,"x":2}`)
+	s, e, _ := MemberSpan(b, "id")
+	if got := string(Splice(b, s, e, []byte(`"z"`))); got != `{"id":"z","x":2}` {
+		t.Fatalf("Splice = %s", got)
+	}
+}

@@ -1,10 +1,10 @@
 package router
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/paygate/paygate/internal/mcp"
 	"strings"
 )
 
@@ -13,41 +13,9 @@ import (
 // references, the names in listings, the ids of server requests. These
 // helpers replace one member's value without re-encoding the rest.
 
-// memberSpan returns where the value of the top-level member key of the
-// JSON object obj starts and ends.
-func memberSpan(obj []byte, key string) (start, end int, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return 0, 0, false
-	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return 0, 0, false
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return 0, 0, false
-		}
-		if k, _ := t.(string); k == key {
-			end = int(dec.InputOffset())
-			return end - len(v), end, true
-		}
-	}
-	return 0, 0, false
-}
-
-// splice returns a copy of b with b[start:end] replaced by v.
-func splice(b []byte, start, end int, v []byte) []byte {
-	out := make([]byte, 0, len(b)-(end-start)+len(v))
-	out = append(out, b[:start]...)
-	out = append(out, v...)
-	return append(out, b[end:]...)
-}
-
 // stringMember reads the string member key of obj.
 func stringMember(obj []byte, key string) (value string, start, end int, ok bool) {
-	s, e, ok := memberSpan(obj, key)
+	s, e, ok := mcp.MemberSpan(obj, key)
 	if !ok {
 		return "", 0, 0, false
 	}
@@ -61,7 +29,7 @@ func stringMember(obj []byte, key string) (value string, start, end int, ok bool
 // the JSON string v.
 func setString(obj []byte, start, end int, v string) []byte {
 	q, _ := json.Marshal(v)
-	return splice(obj, start, end, q)
+	return mcp.Splice(obj, start, end, q)
 }
 
 // errNoName: the object has no string "name" member.

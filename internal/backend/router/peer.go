@@ -44,8 +44,8 @@ func (p *peer) Deliver(raw []byte) error {
 		msg.ID = wrapID(p.idx, msg.ID)
 		return p.Peer.Deliver(mcp.Encode(msg))
 	case msg.Method == mcp.NotificationCancelled:
-		if s, e, ok := memberSpan(msg.Params, "requestId"); ok {
-			msg.Params = splice(msg.Params, s, e, wrapID(p.idx, msg.Params[s:e]))
+		if s, e, ok := mcp.MemberSpan(msg.Params, "requestId"); ok {
+			msg.Params = mcp.Splice(msg.Params, s, e, wrapID(p.idx, msg.Params[s:e]))
 			return p.Peer.Deliver(mcp.Encode(msg))
 		}
 	}

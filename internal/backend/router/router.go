@@ -302,7 +302,7 @@ func (r *Router) byURI(ctx context.Context, req *backend.Request) (*mcp.Message,
 // complete routes completion/complete by its reference: a prefixed prompt
 // name, or a resource (template) URI.
 func (r *Router) complete(ctx context.Context, req *backend.Request) (*mcp.Message, error) {
-	rs, re, ok := memberSpan(req.Params, "ref")
+	rs, re, ok := mcp.MemberSpan(req.Params, "ref")
 	if !ok {
 		return rpcError(req.ID, mcp.CodeInvalidParams, "params.ref is required"), nil
 	}
@@ -318,7 +318,7 @@ func (r *Router) complete(ctx context.Context, req *backend.Request) (*mcp.Messa
 		if err != nil {
 			return rpcError(req.ID, mcp.CodeInvalidParams, "Unknown prompt: "+full), nil
 		}
-		return r.forward(ctx, rt, req, splice(req.Params, rs, re, setString(ref, s, e, name)))
+		return r.forward(ctx, rt, req, mcp.Splice(req.Params, rs, re, setString(ref, s, e, name)))
 	case "ref/resource":
 		uri, _, _, ok := stringMember(ref, "uri")
 		if !ok {
@@ -463,7 +463,7 @@ func hasCapability(init *backend.InitializeResult, name string) bool {
 	if init == nil {
 		return false
 	}
-	_, _, ok := memberSpan(init.Capabilities, name)
+	_, _, ok := mcp.MemberSpan(init.Capabilities, name)
 	return ok
 }
 

@@ -184,7 +184,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if err = s.wdb.PingContext(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", s.name(), err)
 	}
-	if s.rdb, err = sql.Open("sqlite", path+common+"&_pragma=query_only(1)"); err != nil {
+	// Readers serve admin queries only: a small page cache each (2 MiB)
+	// keeps idle memory down; the writer keeps the default.
+	if s.rdb, err = sql.Open("sqlite", path+common+"&_pragma=query_only(1)&_pragma=cache_size(-2048)"); err != nil {
 		return nil, err
 	}
 	s.rdb.SetMaxOpenConns(opts.ReadConns)
