@@ -544,7 +544,7 @@ func TestMemberSpan(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s, e, ok := memberSpan([]byte(tc.obj), tc.key)
+			s, e, ok := mcp.MemberSpan([]byte(tc.obj), tc.key)
 			if ok != tc.ok || (ok && tc.obj[s:e] != tc.want) {
 				t.Errorf("memberSpan = %v %q, want %v %q", ok, tc.obj[s:e], tc.ok, tc.want)
 			}
