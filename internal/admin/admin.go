@@ -58,6 +58,9 @@ type Options struct {
 	Audit Auditor
 	// Circuits are the backends' circuit breakers (circuit.go). Nil: none.
 	Circuits Circuits
+	// Calls are the concurrency caps, response cache and tool aliases
+	// (calls.go).
+	Calls CallControls
 }
 
 // Observation describes one finished admin request.
@@ -87,6 +90,7 @@ type API struct {
 	ops      runtimeState // maintenance bookkeeping and cached documents (runtime.go)
 	trail    Auditor      // nil: audit events go to st only (audit.go)
 	breakers Circuits     // nil: no circuit breakers (circuit.go)
+	calls    CallControls // concurrency, cache, aliases (calls.go)
 	// keepalive is the /admin/events comment period; 0: 15s (events.go).
 	keepalive time.Duration
 }
@@ -117,6 +121,7 @@ func New(opts Options) *API {
 	a.rt = opts.Runtime.withDefaults()
 	a.trail = opts.Audit
 	a.breakers = opts.Circuits
+	a.calls = opts.Calls
 	a.routes = a.buildRoutes()
 	return a
 }

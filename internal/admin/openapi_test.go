@@ -22,7 +22,7 @@ func TestOpenAPI(t *testing.T) {
 	paths := doc["paths"].(map[string]any)
 	for _, rt := range f.api.Routes() {
 		item, _ := paths[rt.Pattern].(map[string]any)
-		if item == nil || item[map[string]string{"GET": "get", "POST": "post"}[rt.Method]] == nil {
+		if item == nil || item[map[string]string{"GET": "get", "POST": "post", "DELETE": "delete"}[rt.Method]] == nil {
 			t.Errorf("no operation for %s %s", rt.Method, rt.Pattern)
 		}
 	}

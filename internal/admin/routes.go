@@ -97,6 +97,7 @@ func (a *API) buildRoutes() []Route {
 		a.adminKeyRoutes(),
 		a.auditRoutes(), a.eventRoutes(), a.backupRoutes(), // audit.go, events.go, backup.go
 		a.circuitRoutes(), // circuit.go
+		a.callRoutes(),    // calls.go
 	} {
 		rs = append(rs, group...)
 	}

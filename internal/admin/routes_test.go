@@ -53,6 +53,13 @@ var wantRoutes = map[string]store.AdminRole{
 	"POST /admin/restore":         store.RoleSuperAdmin,
 	"GET /admin/circuit":          store.RoleViewer,
 	"POST /admin/circuit":         store.RoleAdmin,
+	"GET /admin/concurrency":      store.RoleViewer,
+	"POST /admin/concurrency":     store.RoleAdmin,
+	"GET /admin/cache":            store.RoleViewer,
+	"DELETE /admin/cache":         store.RoleAdmin,
+	"GET /admin/tool-aliases":     store.RoleViewer,
+	"POST /admin/tool-aliases":    store.RoleAdmin,
+	"DELETE /admin/tool-aliases":  store.RoleAdmin,
 }
 
 func TestRouteTable(t *testing.T) {
@@ -65,7 +72,7 @@ func TestRouteTable(t *testing.T) {
 				t.Fatal("route listed twice")
 			}
 			got[id] = rt.Role
-			if rt.Method != "GET" && rt.Method != "POST" {
+			if rt.Method != "GET" && rt.Method != "POST" && rt.Method != "DELETE" {
 				t.Errorf("method %q", rt.Method)
 			}
 			if !strings.HasPrefix(rt.Pattern, "/") || strings.ContainsAny(rt.Pattern, " {") {

@@ -52,7 +52,8 @@ func (a *App) newAPI(mcpHandler http.Handler) *admin.API {
 				"webhooks":        false,
 			},
 		},
-		Circuits: a.breakers, // backends.go
+		Circuits: a.breakers,         // backends.go
+		Calls:    a.features.admin(), // features.go
 	})
 }
 

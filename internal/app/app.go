@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -56,6 +57,8 @@ type App struct {
 	guard    *mcpGuard  // in front of /mcp: draining, maintenance, in-flight count
 	// breakers are the backends' circuit breakers, for /admin/circuit (backends.go).
 	breakers resilience.Breakers
+	// features are the concurrency caps, response cache and tool aliases (features.go).
+	features *features
 }
 
 // Run starts the gateway described by cfg and blocks until ctx ends, then
@@ -89,6 +92,9 @@ func (a *App) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// Loading a large store leaves garbage behind (rows scanned into keys);
+	// give it back to the OS now instead of carrying it as idle RSS.
+	debug.FreeOSMemory()
 
 	// Backend.
 	be, beDesc, err := a.newBackend()
@@ -100,6 +106,9 @@ func (a *App) run(ctx context.Context) (err error) {
 
 	// Policy, limits, metrics, gateway.
 	a.limiter = a.newLimiter()
+	if a.features, err = newFeatures(cfg); err != nil {
+		return err
+	}
 	rules, err := a.buildRules(cfg)
 	if err != nil {
 		return fmt.Errorf("pricing and limits: %w", err)
@@ -118,6 +127,7 @@ func (a *App) run(ctx context.Context) (err error) {
 	a.gw = gateway.New(gateway.Options{
 		Backend: a.backend, Store: st, Rules: rules, Limiter: a.limiter, Metrics: a.metrics, Logger: a.log,
 		ClientIP: a.clientIP, ServerName: serverName(cfg), Audit: a.audit,
+		Cache: a.features.cache, Aliases: a.features.aliases, Discovery: cfg.Discovery == "dynamic",
 	})
 	a.mcp = streamable.New(a.gw, streamable.Options{
 		BindHost:           cfg.Host,

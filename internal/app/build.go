@@ -83,6 +83,7 @@ func policySettings(cfg *config.Config) policy.Settings {
 		Shadow:          cfg.ShadowMode,
 		RefundOnFailure: cfg.RefundOnFailure,
 		ToolTimeout:     time.Duration(cfg.ToolTimeoutMs) * time.Millisecond,
+		Cache:           cacheSettings(cfg), // features.go
 	}
 	if len(cfg.ToolPricing) > 0 {
 		s.ToolPricing = make(map[string]policy.ToolPolicy, len(cfg.ToolPricing))
@@ -95,6 +96,10 @@ func policySettings(cfg *config.Config) policy.Settings {
 			if tp.CreditsPerCall != nil {
 				v := credits.Credits(*tp.CreditsPerCall)
 				p.CreditsPerCall = &v
+			}
+			if tp.CacheTTLSeconds != nil {
+				ttl := time.Duration(*tp.CacheTTLSeconds) * time.Second
+				p.CacheTTL = &ttl
 			}
 			s.ToolPricing[tool] = p
 		}
@@ -110,11 +115,12 @@ func (a *App) buildRules(cfg *config.Config) (*gateway.Rules, error) {
 	}
 	// With Redis, reading an account is a round trip and Reserve re-checks the
 	// limits atomically anyway: one round trip per charged call.
-	chain, err := gate.New(gate.Options{Policy: p, Keys: a.store, Limiter: a.limiter, AtomicLimits: a.cfg.RedisURL != ""})
+	chain, err := gate.New(gate.Options{Policy: p, Keys: a.store, Limiter: a.limiter, AtomicLimits: a.cfg.RedisURL != "",
+		Concurrency: a.features.conc})
 	if err != nil {
 		return nil, err
 	}
-	return &gateway.Rules{Policy: p, Chain: chain}, nil
+	return &gateway.Rules{Policy: p, Chain: chain, ListAliases: cfg.ListToolAliases}, nil
 }
 
 // trustedProxies parses --trusted-proxies entries (addresses or CIDRs).

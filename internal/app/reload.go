@@ -66,6 +66,9 @@ func (a *App) Reload(path string) (*ReloadResult, error) {
 	merged := old.Clone()
 	applyHot(merged, next)
 	a.gw.SetRules(rules)
+	if err := a.features.reload(old, merged); err != nil { // features.go; Validate has vetted these keys
+		res.Warnings = append(res.Warnings, err.Error())
+	}
 	a.http.Store(newHTTPPolicy(merged))
 	a.cfg = merged
 	return res, nil

@@ -20,12 +20,9 @@ var notSupported = map[string]string{
 	"adminRateLimit":                   "the admin rate limit",
 	"sessionRateLimit":                 "the session creation rate limit",
 	"billTaskCreation":                 "billing of tasks/send",
-	"cacheTtlSeconds":                  "the response cache",
-	"maxCacheEntries":                  "the response cache",
 	"guardrails":                       "content guardrails",
 	"geoCountryHeader":                 "country restrictions",
 	"toolPricing.*.creditsPerKbOutput": "output-size pricing",
-	"toolPricing.*.cacheTtlSeconds":    "the response cache",
 }
 
 // renamed are paygate-mcp keys that paygate reads into a differently named

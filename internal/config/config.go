@@ -92,6 +92,39 @@ type Config struct {
 	// over 10 s, plus 10 retries. Default 10.
 	RetryBudgetPercent int `json:"retryBudgetPercent"`
 
+	// ── Call controls: concurrency, response cache, aliases (features.go) ──
+
+	// MaxConcurrentPerKey caps the tool calls one key may have in flight
+	// at once; 0 (the default) means no cap. A call over it, or over its
+	// tool's toolPricing.<tool>.maxConcurrent, is answered -32005 with a
+	// retry hint. POST /admin/concurrency changes both at runtime.
+	MaxConcurrentPerKey int64 `json:"maxConcurrentPerKey" reload:"hot"`
+	// CacheTTLSeconds caches the successful results of every tool for this
+	// many seconds, unless the tool's toolPricing entry sets its own
+	// cacheTtlSeconds (0 there turns caching off for that tool). 0, the
+	// default, caches only tools that set their own.
+	CacheTTLSeconds int64 `json:"cacheTtlSeconds" reload:"hot"`
+	// MaxCacheEntries and CacheMaxBytes bound the response cache; the
+	// least recently used results go first. Defaults 1000 and 64 MiB.
+	MaxCacheEntries int64    `json:"maxCacheEntries" reload:"hot"`
+	CacheMaxBytes   ByteSize `json:"cacheMaxBytes" reload:"hot"`
+	// CacheScope is who shares a cached result: "key" (each API key its
+	// own, the default), "namespace" (keys of one namespace) or "global"
+	// (every key; for public data only).
+	CacheScope string `json:"cacheScope" reload:"hot"`
+	// CacheHitCharge is what a cache hit costs: "free" (the default, as in
+	// paygate-mcp: no ledger entry, a usage record with outcome
+	// "cache_hit") or "full" (charged like the call it replaces).
+	CacheHitCharge string `json:"cacheHitCharge" reload:"hot"`
+	// ToolAliases maps deprecated tool names to their replacements. A call
+	// to an alias runs, and is priced, limited and ACL-checked as, the
+	// tool it points to; its response carries Deprecation and Sunset
+	// headers.
+	ToolAliases map[string]ToolAlias `json:"toolAliases,omitempty" reload:"hot"`
+	// ListToolAliases adds each alias to tools/list as a deprecated copy
+	// of the tool it points to.
+	ListToolAliases bool `json:"listToolAliases" reload:"hot"`
+
 	// ── Pricing & limits ─────────────────────────────────────────────────
 
 	// DefaultCreditsPerCall is the price of a tool call with no entry in
@@ -289,6 +322,12 @@ type ToolPrice struct {
 	RateLimitPerMin int64 `json:"rateLimitPerMin,omitempty"`
 	// TimeoutMs caps one call of this tool in milliseconds; 0: no limit.
 	TimeoutMs int64 `json:"timeoutMs,omitempty"`
+	// MaxConcurrent caps the calls of this tool in flight at once, across
+	// all keys; 0: no cap.
+	MaxConcurrent int64 `json:"maxConcurrent,omitempty"`
+	// CacheTTLSeconds caches this tool's successful results; nil: the
+	// global cacheTtlSeconds, 0: never cached.
+	CacheTTLSeconds *int64 `json:"cacheTtlSeconds,omitempty"`
 }
 
 // Rule returns the tool's price rule; def is the default price per call.
@@ -429,6 +468,11 @@ func Defaults() *Config {
 		RetryBaseDelayMs:              DefaultRetryBaseDelayMs,
 		RetryMaxDelayMs:               DefaultRetryMaxDelayMs,
 		RetryBudgetPercent:            DefaultRetryBudgetPercent,
+
+		MaxCacheEntries: DefaultMaxCacheEntries,
+		CacheMaxBytes:   DefaultCacheMaxBytes,
+		CacheScope:      "key",
+		CacheHitCharge:  "free",
 	}
 }
 

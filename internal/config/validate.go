@@ -19,6 +19,7 @@ func (c *Config) Validate() []Diagnostic {
 	var ds diags
 	c.validateBackend(&ds)
 	c.validateResilience(&ds)
+	c.validateFeatures(&ds)
 	c.validatePricing(&ds)
 	c.validateStorage(&ds)
 	c.validateHTTP(&ds)

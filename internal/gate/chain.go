@@ -41,6 +41,9 @@ type Options struct {
 	// repeats anyway — except in shadow mode, where nothing is reserved
 	// and only the pre-checks can tell what would have been refused.
 	AtomicLimits bool
+	// Concurrency holds the in-flight counts and caps; it outlives the
+	// chain (reloads keep it). Nil: no caps.
+	Concurrency *Concurrency
 }
 
 // Chain runs the checks of order.go. It is immutable; a config reload

@@ -29,6 +29,7 @@ const (
 	ToolNotAllowed        Reason = "tool_not_allowed"
 	RateLimited           Reason = "rate_limited"
 	ToolRateLimited       Reason = "tool_rate_limited"
+	ConcurrencyLimited    Reason = "concurrency_limited"
 	SpendingLimitExceeded Reason = "spending_limit_exceeded"
 	QuotaExceeded         Reason = "quota_exceeded"
 	InsufficientCredits   Reason = "insufficient_credits"

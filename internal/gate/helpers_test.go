@@ -85,6 +85,7 @@ func (f failingLimiter) AllowN(context.Context, string, int64, int64, time.Durat
 type env struct {
 	keys    *memKeys
 	limiter *ratelimit.Local
+	conc    *Concurrency // no caps unless a test sets some
 	chain   *Chain
 	key     *store.Key
 }
@@ -113,7 +114,10 @@ func newEnv(t testing.TB, s policy.Settings, mod func(k *store.Key, a *store.Acc
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.chain, err = New(Options{Policy: p, Keys: e.keys, Limiter: e.limiter})
+	if e.conc, err = NewConcurrency(ConcurrencyLimits{}); err != nil {
+		t.Fatal(err)
+	}
+	e.chain, err = New(Options{Policy: p, Keys: e.keys, Limiter: e.limiter, Concurrency: e.conc})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,14 @@ func order(o Options) []Check {
 		&keyRate{policy: p, limiter: o.Limiter},
 		// Per-(key, tool) calls-per-minute, per item.
 		&toolRate{policy: p, limiter: o.Limiter},
+		// In-flight caps per key and per tool (concurrency.go). It is the
+		// one check that takes something: a slot, given back when the
+		// pipeline settles the call (Call.Settle, on every path after this
+		// check passed, later denials included). It runs after the checks
+		// that only count, so a call they refuse never holds a slot, and
+		// before the money checks, so a busy key hears "retry shortly"
+		// (-32005) rather than a payment problem.
+		concurrency{cc: o.Concurrency},
 		// Price every item and sum them into c.Total: the money checks below
 		// compare against it. It never denies.
 		&price{policy: p},

@@ -23,6 +23,7 @@ var documented = []struct {
 	{"acl", ToolNotAllowed},
 	{"rate_limit", RateLimited},
 	{"tool_rate_limit", ToolRateLimited},
+	{"concurrency", ConcurrencyLimited},
 	{"price", ""},
 	{"spending_limit", SpendingLimitExceeded},
 	{"quota", QuotaExceeded},
@@ -58,6 +59,7 @@ var breakers = []func(e *scenario){
 	func(s *scenario) { s.key.DeniedTools = []string{"search"} },
 	func(s *scenario) { s.key.RateLimitPerMin = ptr[int64](1); s.usedKeyRate = true },
 	func(s *scenario) { s.toolRate = true },
+	func(s *scenario) { s.busy = true },
 	nil,
 	func(s *scenario) { s.key.SpendingLimit = 10; s.acct.Spent = 10 },
 	func(s *scenario) { s.key.Quota = &store.Quota{DailyCalls: 1}; s.acct.DailyCalls = 1 },
@@ -70,6 +72,7 @@ type scenario struct {
 	acct        store.Account
 	usedKeyRate bool
 	toolRate    bool
+	busy        bool // the key already has its one allowed call in flight
 }
 
 // build applies the breakers from index from on and returns a ready env
@@ -98,6 +101,16 @@ func buildScenario(t *testing.T, from int) (*env, *Call) {
 	}
 	if s.toolRate {
 		e.consume(t, keyID+":search", 1, 1)
+	}
+	if s.busy {
+		if err := e.conc.SetLimits(ConcurrencyLimits{PerKey: 1}); err != nil {
+			t.Fatal(err)
+		}
+		held := call("other")
+		held.Key = goodKey()
+		if err := e.conc.acquire(held); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return e, s.call
 }

@@ -16,8 +16,9 @@ type reasonInfo struct {
 
 // reasons is the one table of denial reasons, in gate order. Every gate
 // denial answers -32402 like paygate-mcp, whose clients match on it, except
-// store_unavailable (paygate's own): paying cannot fix it, and clients that
-// top up on -32402 must not try.
+// concurrency_limited (-32005, paygate-mcp's code for its concurrency
+// limiter) and store_unavailable (paygate's own): paying cannot fix
+// either, and clients that top up on -32402 must not try.
 var reasons = []struct {
 	reason Reason
 	info   reasonInfo
@@ -30,6 +31,7 @@ var reasons = []struct {
 	{ToolNotAllowed, reasonInfo{mcp.CodePaymentRequired, 403, "tool_not_allowed"}},
 	{RateLimited, reasonInfo{mcp.CodePaymentRequired, 429, "rate_limited"}},
 	{ToolRateLimited, reasonInfo{mcp.CodePaymentRequired, 429, "tool_rate_limited"}},
+	{ConcurrencyLimited, reasonInfo{mcp.CodeConcurrencyLimited, 429, "concurrency_limited"}},
 	{SpendingLimitExceeded, reasonInfo{mcp.CodePaymentRequired, 402, "spending_limit_exceeded"}},
 	{QuotaExceeded, reasonInfo{mcp.CodePaymentRequired, 402, "quota_exceeded"}},
 	{InsufficientCredits, reasonInfo{mcp.CodePaymentRequired, 402, "insufficient_credits"}},
@@ -90,7 +92,11 @@ func ErrorFor(d *Denial, pricingURL string) *mcp.WireError {
 	}
 	code := d.Reason.RPCCode()
 	prefix := "Payment required: "
-	if code != mcp.CodePaymentRequired {
+	switch code {
+	case mcp.CodePaymentRequired:
+	case mcp.CodeConcurrencyLimited:
+		prefix = "Too many concurrent calls: "
+	default:
 		prefix = "Service unavailable: "
 	}
 	data := errorData{

@@ -24,6 +24,7 @@ func TestReasonTable(t *testing.T) {
 		{ToolNotAllowed, -32402, 403},
 		{RateLimited, -32402, 429},
 		{ToolRateLimited, -32402, 429},
+		{ConcurrencyLimited, mcp.CodeConcurrencyLimited, 429},
 		{SpendingLimitExceeded, -32402, 402},
 		{QuotaExceeded, -32402, 402},
 		{InsufficientCredits, -32402, 402},

@@ -10,7 +10,7 @@ import (
 
 func TestShadowMode(t *testing.T) {
 	all := []Reason{APIKeyExpired, KeySuspended, IPNotAllowed, ToolNotAllowed, RateLimited, ToolRateLimited,
-		SpendingLimitExceeded, QuotaExceeded, InsufficientCredits}
+		ConcurrencyLimited, SpendingLimitExceeded, QuotaExceeded, InsufficientCredits}
 	tests := []struct {
 		name       string
 		from       int // first broken check (index into documented)
@@ -20,8 +20,8 @@ func TestShadowMode(t *testing.T) {
 		{"missing key: later key checks pass", 0, []Reason{MissingAPIKey}},
 		{"unknown key: later key checks pass", 1, []Reason{InvalidAPIKey}},
 		{"every key check broken: all recorded in order", 2, all},
-		{"only credits", 11, []Reason{InsufficientCredits}},
-		{"quota and credits", 10, []Reason{QuotaExceeded, InsufficientCredits}},
+		{"only credits", 12, []Reason{InsufficientCredits}},
+		{"quota and credits", 11, []Reason{QuotaExceeded, InsufficientCredits}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

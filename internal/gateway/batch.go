@@ -54,7 +54,10 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 			ex.ReplyError(&mcp.WireError{Code: mcp.CodeInvalidParams, Message: fmt.Sprintf("invalid batch: calls[%d].name is required", i)})
 			return
 		}
-		items[i] = gate.Item{Tool: call.Name, Args: call.Arguments, ArgBytes: len(call.Arguments)}
+		if g.aliases.Active() { // aliases.go: run, price and check the target
+			p.Calls[i].Name, _ = g.aliasTarget(ex, call.Name)
+		}
+		items[i] = gate.Item{Tool: p.Calls[i].Name, Args: call.Arguments, ArgBytes: len(call.Arguments)}
 	}
 	c := &gate.Call{
 		Method:     mcp.MethodToolsCallBatch,
@@ -64,6 +67,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 		Now:        start,
 		RequestID:  RequestID(ex.Request.Context()),
 	}
+	defer c.Settle() // gives back what the checks took (concurrency slots) on every path
 	if msg := g.maintenance.Load(); msg != nil {
 		g.deny(ex, rules, c, &gate.Denial{Reason: gate.MaintenanceMode, Detail: *msg}, start)
 		return
@@ -144,6 +148,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 		}(i)
 	}
 	wg.Wait()
+	c.Settle() // every call is done: give slots back before the client hears
 
 	if err := waitDurable(ctx, receipt); err != nil {
 		g.log.ErrorContext(ctx, "ledger write not durable; withholding batch result", "call", callID, "err", err)

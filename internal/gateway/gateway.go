@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/cache"
 	"github.com/paygate/paygate/internal/gate"
 	"github.com/paygate/paygate/internal/gateway/streamable"
 	"github.com/paygate/paygate/internal/mcp"
@@ -22,6 +23,7 @@ import (
 	"github.com/paygate/paygate/internal/policy"
 	"github.com/paygate/paygate/internal/ratelimit"
 	"github.com/paygate/paygate/internal/store"
+	"github.com/paygate/paygate/internal/toolalias"
 )
 
 // Rules is the hot-reloadable part of the gateway: the pricing and limit
@@ -30,6 +32,9 @@ import (
 type Rules struct {
 	Policy *policy.Snapshot
 	Chain  *gate.Chain
+	// ListAliases adds deprecated copies of aliased tools to tools/list
+	// (aliases.go).
+	ListAliases bool
 }
 
 // Options configures a Gateway.
@@ -49,6 +54,14 @@ type Options struct {
 	// Audit gets every gate decision (audit.go); may be nil.
 	Audit Auditor
 	Now   func() time.Time
+	// Cache stores results of the tools the policy caches (cache.go);
+	// nil: no caching whatever the policy says.
+	Cache *cache.Cache
+	// Aliases are the deprecated tool names (aliases.go); nil: none.
+	Aliases *toolalias.Table
+	// Discovery hides the backend's tools behind three meta-tools
+	// (--discovery dynamic, discovery.go).
+	Discovery bool
 }
 
 // Gateway implements streamable.Handler.
@@ -64,6 +77,10 @@ type Gateway struct {
 	pricing  string
 	audit    Auditor
 	now      func() time.Time
+
+	cache     *cache.Cache     // nil: no response cache
+	aliases   *toolalias.Table // never nil; usually empty
+	discovery bool             // dynamic discovery: tools/list shows the meta-tools
 
 	sessions sessionSet
 	subs     subscriptions
@@ -87,6 +104,13 @@ func New(o Options) *Gateway {
 		pricing:  o.PricingURL,
 		audit:    o.Audit,
 		now:      o.Now,
+
+		cache:     o.Cache,
+		aliases:   o.Aliases,
+		discovery: o.Discovery,
+	}
+	if g.aliases == nil {
+		g.aliases = &toolalias.Table{}
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)

@@ -23,6 +23,10 @@ func (g *Gateway) toolsList(ctx context.Context, ex *streamable.Exchange) {
 			return
 		}
 	}
+	if g.discovery {
+		ex.ReplyResult(metaToolList) // discovery.go
+		return
+	}
 	resp, err := g.backend.Call(ctx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: ex.Msg.Params, Peer: ex})
 	if err != nil {
 		ex.ReplyError(g.forwardError(err))
@@ -45,6 +49,9 @@ func (g *Gateway) toolsList(ctx context.Context, ex *streamable.Exchange) {
 		// Not the shape we expect: pass the backend's answer through.
 		ex.Reply(mcp.Encode(resp))
 		return
+	}
+	if rules.ListAliases {
+		result = g.withAliases(result, key) // aliases.go
 	}
 	ex.Reply(mcp.AppendResult(nil, ex.Msg.ID, result))
 }

@@ -36,8 +36,21 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 		return
 	}
 
-	// Authenticate, resolve policy, check.
+	// Rewrite: a meta-tool of dynamic discovery or a deprecated alias
+	// stands for another tool; from here on this is a call of that tool,
+	// priced, checked and forwarded as one (discovery.go, aliases.go).
+	fwd := ex.Msg.Params
+	if g.discovery || g.aliases.Active() {
+		var done bool
+		if params, fwd, done = g.rewrite(ctx, ex, rules, params); done {
+			return
+		}
+	}
+
+	// Authenticate, resolve policy, check. What the checks take (a
+	// concurrency slot) is given back at settle, on every path.
 	c := g.newCall(ex, params, start)
+	defer c.Settle()
 	shadow := rules.Policy.Shadow()
 	if err := rules.Chain.Run(ctx, c, shadow); err != nil {
 		var d *gate.Denial
@@ -49,18 +62,25 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 		return
 	}
 
+	// Cache: an identical earlier call's result stands in for the
+	// backend's answer (cache.go); a hit is charged only with
+	// cacheHitCharge "full".
+	ck, hit := g.cacheLookup(rules, c, ex.Msg.ID)
+
 	// Admit: a call the backend would refuse at once (open circuit
 	// breaker, unknown tool) is refused before it is charged.
-	if err := g.admit(params.Name); err != nil {
-		g.refuse(ex, c, err, start)
-		return
+	if hit == nil {
+		if err := g.admit(params.Name); err != nil {
+			g.refuse(ex, c, err, start)
+			return
+		}
 	}
 
 	// Charge: one atomic step that re-checks credits, spending limit and
 	// quotas, so concurrent calls cannot overspend what the checks saw.
 	var receipt *store.Receipt
 	callID := newCallID()
-	if !shadow {
+	if !shadow && (hit == nil || rules.Policy.ChargeCacheHits()) {
 		receipt, err = g.store.Reserve(ctx, store.Reservation{
 			KeyID:  c.Key.ID,
 			CallID: callID,
@@ -85,13 +105,16 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	}
 
 	// Forward. The ledger commit of the charge runs concurrently.
-	callCtx, cancel := callContext(ctx, rules, params.Name)
-	resp, ferr := g.backend.Call(callCtx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: ex.Msg.Params, Peer: ex})
-	cancel()
-	backendDone := g.now()
-	if g.metrics != nil {
-		g.metrics.BackendLatency.WithLabelValues(g.backend.Name()).Observe(backendDone.Sub(gateDone).Seconds())
+	resp, ferr := hit, error(nil)
+	if hit == nil {
+		callCtx, cancel := callContext(ctx, rules, params.Name)
+		resp, ferr = g.backend.Call(callCtx, &backend.Request{ID: ex.Msg.ID, Method: ex.Msg.Method, Params: fwd, Peer: ex})
+		cancel()
+		if g.metrics != nil {
+			g.metrics.BackendLatency.WithLabelValues(g.backend.Name()).Observe(g.now().Sub(gateDone).Seconds())
+		}
 	}
+	c.Settle() // the tool is done: give slots back before the client hears
 
 	// Settle: refund what was not delivered, and failures when configured.
 	out := outcomeOf(resp, ferr)
@@ -100,6 +123,8 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	balance := int64(-1)
 	if receipt != nil {
 		balance = receipt.BalanceAfter
+	} else if hit != nil {
+		balance = accountBalance(c)
 	}
 	var refundReceipt *store.Receipt
 	if refund {
@@ -123,11 +148,12 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	}
 
 	g.setHeaders(ex, c, balance)
+	outcome := g.cacheResult(ex, c, ck, hit, resp, out)
 	net := charged
 	if refund || receipt == nil {
 		net = 0
 	}
-	g.recordUsage(c, callID, net, true, "", g.now().Sub(start), refund, out.String())
+	g.recordUsage(c, callID, net, true, "", g.now().Sub(start), refund, outcome)
 	if g.metrics != nil {
 		status := "allowed"
 		switch {
@@ -165,7 +191,11 @@ func (g *Gateway) newCall(ex *streamable.Exchange, p *mcp.CallToolParams, now ti
 // deny answers a refused call with paygate-mcp's -32402 error shape and
 // records the decision. Nothing was charged.
 func (g *Gateway) deny(ex *streamable.Exchange, rules *Rules, c *gate.Call, d *gate.Denial, start time.Time) {
+	c.Settle() // a later check or the charge refused it: slots go back before the answer
 	g.setHeaders(ex, c, accountBalance(c))
+	if d.RetryAfter > 0 {
+		ex.Header.Set("Retry-After", strconv.FormatInt(int64((d.RetryAfter+time.Second-1)/time.Second), 10))
+	}
 	ex.ReplyError(gate.ErrorFor(d, g.pricing))
 	g.recordUsage(c, "", 0, false, string(d.Reason), g.now().Sub(start), false, "")
 	if g.metrics != nil {

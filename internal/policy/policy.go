@@ -55,6 +55,7 @@ type ToolPolicy struct {
 	CreditsPerKbInput credits.Credits  // 0: flat pricing
 	RateLimitPerMin   int64            // 0: no per-tool limit
 	TimeoutMs         int64            // 0: Settings.ToolTimeout
+	CacheTTL          *time.Duration   // nil: Settings.CacheTTL; 0: never cached
 }
 
 // Settings are the operator's pricing and limit choices, as plain values.
@@ -69,6 +70,9 @@ type Settings struct {
 	RefundOnFailure       bool        // refund calls whose tool answered with an error
 	// ToolTimeout caps tool calls without their own timeoutMs; 0: no limit.
 	ToolTimeout time.Duration
+	// Cache is the response cache policy (cache.go); the zero value
+	// caches nothing.
+	Cache CacheSettings
 }
 
 // FieldError is a validation error for one setting. Field uses the names of
@@ -95,6 +99,7 @@ type tool struct {
 	rule      credits.Rule
 	rateLimit int64
 	timeout   time.Duration
+	cacheTTL  *time.Duration
 }
 
 // Snapshot is an immutable, validated policy. Its methods are safe for
@@ -109,6 +114,7 @@ type Snapshot struct {
 	shadow          bool
 	refundOnFailure bool
 	toolTimeout     time.Duration
+	cache           cachePolicy
 }
 
 // New validates s and builds a Snapshot from a copy of it. The error joins
@@ -173,8 +179,15 @@ func New(s Settings) (*Snapshot, error) {
 		count(field+".timeoutMs", tp.TimeoutMs)
 		t.rateLimit = tp.RateLimitPerMin
 		t.timeout = time.Duration(tp.TimeoutMs) * time.Millisecond
+		if tp.CacheTTL != nil {
+			ttl := *tp.CacheTTL
+			count(field+".cacheTtlSeconds", int64(ttl))
+			t.cacheTTL = &ttl
+		}
 		p.tools[name] = t
 	}
+
+	p.cache = newCachePolicy(s.Cache, s.ToolPricing, bad)
 
 	free := s.FreeMethods
 	if free == nil {
