@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Credential returns the API key (or bearer token) a request presents:
@@ -96,9 +98,20 @@ func NewRequestID() string {
 	return "req_" + hex.EncodeToString(b[:])
 }
 
-// newCallID returns a unique id for one gated call ("call_" + 24 hex).
+// callPrefix makes call ids unique across restarts (the ledger refuses a
+// reused one); a counter makes them unique within this process, without a
+// crypto/rand read per call.
+var (
+	callPrefix = func() string {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		return "call_" + hex.EncodeToString(b[:]) + "_"
+	}()
+	callSeq atomic.Uint64
+)
+
+// newCallID returns a unique id for one gated call.
 func newCallID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return "call_" + hex.EncodeToString(b[:])
+	var b [48]byte
+	return string(strconv.AppendUint(append(b[:0], callPrefix...), callSeq.Add(1), 36))
 }

@@ -262,18 +262,22 @@ func (g *Gateway) setHeaders(ex *streamable.Exchange, c *gate.Call, balance int6
 	if c.Key == nil {
 		return
 	}
+	// One backing array for the values and the canonical keys written
+	// directly: this runs on every call, and Header.Set allocates per value.
+	var vals [4]string
 	h := ex.Header
 	if balance >= 0 {
-		h.Set("X-Credits-Remaining", strconv.FormatInt(balance, 10))
+		vals[0] = strconv.FormatInt(balance, 10)
+		h["X-Credits-Remaining"] = vals[0:1:1]
 	}
 	if rl := c.RateLimit; rl != nil {
-		h.Set("X-RateLimit-Limit", strconv.FormatInt(rl.Limit, 10))
-		h.Set("X-RateLimit-Remaining", strconv.FormatInt(rl.Remaining, 10))
 		reset := int64(rl.Reset.Sub(c.Now).Seconds() + 0.999)
-		if reset < 0 {
-			reset = 0
-		}
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+		vals[1] = strconv.FormatInt(rl.Limit, 10)
+		vals[2] = strconv.FormatInt(rl.Remaining, 10)
+		vals[3] = strconv.FormatInt(max(reset, 0), 10)
+		h["X-Ratelimit-Limit"] = vals[1:2:2]
+		h["X-Ratelimit-Remaining"] = vals[2:3:3]
+		h["X-Ratelimit-Reset"] = vals[3:4:4]
 	}
 }
 

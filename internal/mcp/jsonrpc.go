@@ -103,8 +103,8 @@ type wire struct {
 // The returned message aliases b.
 func Decode(b []byte) (*Message, error) {
 	var w wire
-	err := members(b, func(key string, val []byte) error {
-		switch key {
+	err := members(b, func(key, val []byte) error {
+		switch string(key) {
 		case "jsonrpc":
 			w.JSONRPC = val
 		case "id":
@@ -184,8 +184,8 @@ func fromWire(w *wire) (*Message, error) {
 func decodeWireError(raw []byte) (*WireError, error) {
 	we := &WireError{}
 	bad := fmt.Errorf("%w: malformed error member", ErrInvalidRequest)
-	err := members(raw, func(key string, val []byte) error {
-		switch key {
+	err := members(raw, func(key, val []byte) error {
+		switch string(key) {
 		case "code":
 			n, err := strconv.ParseInt(string(val), 10, 64)
 			if err != nil {

@@ -92,8 +92,8 @@ func ParseCallTool(params json.RawMessage) (*CallToolParams, error) {
 	}
 	var p CallToolParams
 	var nameRaw []byte
-	err := members(params, func(key string, val []byte) error {
-		switch key {
+	err := members(params, func(key, val []byte) error {
+		switch string(key) {
 		case "name":
 			nameRaw = val
 		case "arguments":
@@ -135,8 +135,8 @@ var ErrInvalidParams = errors.New("invalid params")
 // It scans the top level only, without decoding the (possibly large) content.
 func ToolResultIsError(result json.RawMessage) bool {
 	isErr := false
-	_ = members(result, func(key string, val []byte) error {
-		if key == "isError" {
+	_ = members(result, func(key, val []byte) error {
+		if string(key) == "isError" {
 			isErr = string(val) == "true"
 		}
 		return nil

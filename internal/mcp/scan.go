@@ -227,20 +227,20 @@ func eachMember(b []byte, i, depth int, fn func(key []byte, escaped bool, val []
 
 // members walks the top-level object b (surrounding space allowed) and
 // calls fn per member. Keys with escapes are unescaped first, so "\u006d"
-// matches "m". It reports errSyntax for anything that is not exactly one
-// JSON object.
-func members(b []byte, fn func(key string, val []byte) error) error {
+// matches "m". The key is only valid during the call (switch on
+// string(key) compares without allocating). It reports errSyntax for
+// anything that is not exactly one JSON object.
+func members(b []byte, fn func(key, val []byte) error) error {
 	i := skipSpace(b, 0)
 	end, err := eachMember(b, i, 0, func(key []byte, escaped bool, val []byte) error {
-		k := string(key)
 		if escaped {
 			var s string
 			if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &s); err != nil {
 				return errSyntax
 			}
-			k = s
+			key = []byte(s)
 		}
-		return fn(k, val)
+		return fn(key, val)
 	})
 	if err != nil {
 		return err

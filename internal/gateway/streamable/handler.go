@@ -44,7 +44,8 @@ type Exchange struct {
 	// Header holds response headers the handler wants on the HTTP response
 	// (X-Credits-Remaining, X-RateLimit-*). Headers set after the response
 	// has started streaming are dropped; the transport starts streaming only
-	// when the first related message is delivered or at Reply.
+	// when the first related message is delivered or at Reply. The handler
+	// must not touch Header after Reply: the transport takes it over.
 	Header http.Header
 
 	// Fields below are owned by the transport.

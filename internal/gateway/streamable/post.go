@@ -105,7 +105,7 @@ func badRequest(id mcp.ID, msg string) *httpError {
 // postMode checks a POST's Content-Type and picks the response mode from
 // its Accept header.
 func postMode(r *http.Request, preferJSON bool) (respMode, *httpError) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 		return 0, &httpError{http.StatusUnsupportedMediaType, nil, mcp.CodeInvalidRequest, "Content-Type must be application/json"}
 	}
 	switch jsonOK, sseOK := parseAccept(r.Header.Values("Accept")); {
@@ -233,6 +233,17 @@ func tooLarge(limit int64) string {
 // event stream. A missing header and */* mean JSON: curl users get plain
 // answers. Types with q=0 are refused types and ignored.
 func parseAccept(values []string) (jsonOK, sseOK bool) {
+	// What MCP clients send, answered without parsing.
+	if len(values) == 1 {
+		switch values[0] {
+		case "application/json, text/event-stream", "text/event-stream, application/json":
+			return true, true
+		case "application/json", "*/*":
+			return true, false
+		case "text/event-stream":
+			return false, true
+		}
+	}
 	seen := false
 	for _, v := range values {
 		for part := range strings.SplitSeq(v, ",") {
@@ -241,8 +252,10 @@ func parseAccept(values []string) (jsonOK, sseOK bool) {
 				continue
 			}
 			seen = true
-			if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q == 0 {
-				continue
+			if qs, ok := params["q"]; ok {
+				if q, err := strconv.ParseFloat(qs, 64); err == nil && q == 0 {
+					continue
+				}
 			}
 			switch mt {
 			case "application/json", "application/*", "*/*":
@@ -360,6 +373,13 @@ func (p *post) stageLocked(h http.Header) {
 	if len(h) == 0 {
 		return
 	}
+	if p.header == nil && !p.batch {
+		// The only exchange replied: the handler is done with its headers
+		// (Exchange.Header is not touched after Reply), so they are taken
+		// over rather than copied.
+		p.header = h
+		return
+	}
 	if p.header == nil {
 		p.header = make(http.Header, len(h))
 	}
@@ -380,7 +400,10 @@ func (p *post) serve(ctx context.Context, w http.ResponseWriter) {
 		// Per the Exchange contract, streaming starts with the first event:
 		// an SSE-only response waits for it, so the handler's headers make it.
 		if p.st != nil && (p.mode != modeSSE || p.st.size() > 0) {
-			hdr := p.header.Clone()
+			hdr := p.header
+			if p.batch {
+				hdr = hdr.Clone() // later replies of the batch keep staging into it
+			}
 			p.started = true
 			p.mu.Unlock()
 			p.serveSSE(ctx, w, hdr, sessDone)
@@ -583,4 +606,11 @@ func (e *postExchange) supports(method string) bool {
 func isErrorResponse(msg []byte) bool {
 	m, err := mcp.Decode(msg)
 	return err != nil || m.Error != nil
+}
+
+// isJSONMediaType reports whether a Content-Type is application/json,
+// with parameters (charset) allowed.
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
