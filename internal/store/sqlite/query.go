@@ -125,20 +125,19 @@ func (s *Store) Usage(ctx context.Context, f store.UsageFilter) ([]store.UsageRe
 		w.add("key_id = ?", f.KeyID)
 	}
 	if f.Namespace != "" {
-		w.add("namespace = ?", f.Namespace)
+		w.add("json_extract(rec, '$.ns') = ?", f.Namespace)
 	}
 	if f.Tool != "" {
-		w.add("tool = ?", f.Tool)
+		w.add("json_extract(rec, '$.tool') = ?", f.Tool)
 	}
 	if f.Allowed != nil {
-		w.add("allowed = ?", *f.Allowed)
+		w.add("json_extract(rec, '$.ok') = ?", *f.Allowed)
 	}
 	w.time("time", f.Since, f.Until)
 	if f.AfterSeq > 0 {
 		w.add("seq > ?", f.AfterSeq)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, key_id, key_mask, namespace, method, tool, allowed, reason, credits,
-		refunded, outcome, duration_ns, request_id, call_id, client_ip FROM usage`+w.sql(f.Desc, f.Limit), w.args...)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, key_id, rec FROM usage`+w.sql(f.Desc, f.Limit), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
@@ -146,14 +145,17 @@ func (s *Store) Usage(ctx context.Context, f store.UsageFilter) ([]store.UsageRe
 	var out []store.UsageRecord
 	for rows.Next() {
 		var (
-			u     store.UsageRecord
-			t, du int64
+			u   store.UsageRecord
+			t   int64
+			rec []byte
 		)
-		if err := rows.Scan(&u.Seq, &t, &u.KeyID, &u.KeyMask, &u.Namespace, &u.Method, &u.Tool, &u.Allowed, &u.Reason,
-			&u.Credits, &u.Refunded, &u.Outcome, &du, &u.RequestID, &u.CallID, &u.ClientIP); err != nil {
+		if err := rows.Scan(&u.Seq, &t, &u.KeyID, &rec); err != nil {
 			return nil, err
 		}
-		u.Time, u.Duration = fromNanos(t), time.Duration(du)
+		if err := decodeUsageRec(rec, &u); err != nil {
+			return nil, fmt.Errorf("usage record %d: %w", u.Seq, err)
+		}
+		u.Time = fromNanos(t)
 		out = append(out, u)
 	}
 	return out, rows.Err()

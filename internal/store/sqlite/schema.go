@@ -67,26 +67,16 @@ CREATE INDEX ledger_key ON ledger(key_id, seq);
 -- A call id charges and refunds each item at most once, even across restarts.
 CREATE UNIQUE INDEX ledger_call ON ledger(call_id, item, kind) WHERE call_id <> '';
 
--- Usage rows are written for every gate decision, so the table carries as
--- few indexes as its queries allow (each one is a B-tree insert per call):
--- by key and by time. Rows are never deleted, so the rowid never goes back.
+-- Usage rows are written for every gate decision, so they are as cheap to
+-- insert as the queries allow: the columns the indexes need (by key, by
+-- time), and the rest of the record as one compact JSON document (rec),
+-- which rare queries by tool or namespace read with json_extract. Rows are
+-- never deleted, so the rowid never goes back.
 CREATE TABLE usage (
-	seq         INTEGER PRIMARY KEY,
-	time        INTEGER NOT NULL,
-	key_id      TEXT NOT NULL DEFAULT '',
-	key_mask    TEXT NOT NULL DEFAULT '',
-	namespace   TEXT NOT NULL DEFAULT '',
-	method      TEXT NOT NULL DEFAULT '',
-	tool        TEXT NOT NULL DEFAULT '',
-	allowed     INTEGER NOT NULL,
-	reason      TEXT NOT NULL DEFAULT '',
-	credits     INTEGER NOT NULL DEFAULT 0,
-	refunded    INTEGER NOT NULL DEFAULT 0,
-	outcome     TEXT NOT NULL DEFAULT '',
-	duration_ns INTEGER NOT NULL DEFAULT 0,
-	request_id  TEXT NOT NULL DEFAULT '',
-	call_id     TEXT NOT NULL DEFAULT '',
-	client_ip   TEXT NOT NULL DEFAULT ''
+	seq    INTEGER PRIMARY KEY,
+	time   INTEGER NOT NULL,
+	key_id TEXT NOT NULL DEFAULT '',
+	rec    TEXT NOT NULL
 );
 CREATE INDEX usage_time ON usage(time);
 CREATE INDEX usage_key ON usage(key_id, seq);

@@ -293,8 +293,8 @@ func TestQueryPlans(t *testing.T) {
 		{"SELECT seq FROM usage WHERE key_id = ? ORDER BY seq DESC LIMIT 10", []any{"k"}, "usage_key"},
 		// Usage by tool or namespace scans in seq order: those are rare admin
 		// queries, and every index on usage costs each tool call a B-tree insert.
-		{"SELECT seq FROM usage WHERE tool = ? ORDER BY seq", []any{"t"}, ""},
-		{"SELECT seq FROM usage WHERE namespace = ? ORDER BY seq", []any{"n"}, ""},
+		{"SELECT seq FROM usage WHERE json_extract(rec, '$.tool') = ? ORDER BY seq", []any{"t"}, ""},
+		{"SELECT seq FROM usage WHERE json_extract(rec, '$.ns') = ? ORDER BY seq", []any{"n"}, ""},
 		{"SELECT seq FROM audit WHERE type IN (?, ?) ORDER BY seq", []any{"a", "b"}, "audit_type"},
 		{"SELECT seq FROM audit WHERE actor = ? ORDER BY seq", []any{"a"}, "audit_actor"},
 		{"SELECT id FROM admin_keys WHERE hash = ?", []any{[]byte{1}}, "sqlite_autoindex_admin_keys"},

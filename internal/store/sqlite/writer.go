@@ -145,6 +145,7 @@ type writer struct {
 		ledgerN, usageN *sql.Stmt
 	}
 	args []any          // reused argument buffer for the multi-row statements
+	recs []byte         // reused buffer of the encoded usage records of a batch
 	seen map[string]int // reused by commit to keep the last row per account
 
 	// afterBegin, when set by tests, runs inside each transaction first.
@@ -445,10 +446,12 @@ func (w *writer) write(b *batch) (err error) {
 			return fmt.Errorf("update account %s: %w", r.keyID, err)
 		}
 	}
+	w.recs = w.recs[:0]
 	if err := w.insertRows(ctx, tx, w.stmts.usage, w.stmts.usageN, len(b.usage), func(args []any, i int) []any {
 		u := &b.usage[i]
-		return append(args, nanos(u.Time), u.KeyID, u.KeyMask, u.Namespace, u.Method, u.Tool,
-			u.Allowed, u.Reason, u.Credits, u.Refunded, u.Outcome, int64(u.Duration), u.RequestID, u.CallID, u.ClientIP)
+		start := len(w.recs)
+		w.recs = appendUsageRec(w.recs, u)
+		return append(args, nanos(u.Time), u.KeyID, w.recs[start:len(w.recs):len(w.recs)])
 	}); err != nil {
 		return fmt.Errorf("insert usage: %w", err)
 	}
@@ -508,8 +511,8 @@ const multiRows = 32
 const (
 	ledgerInsert = `INSERT INTO ledger (seq, time, key_id, kind, delta, balance_after, tool, call_id, item, request_id, counterparty, actor, note) VALUES `
 	ledgerCols   = 13
-	usageInsert  = `INSERT INTO usage (time, key_id, key_mask, namespace, method, tool, allowed, reason, credits, refunded, outcome, duration_ns, request_id, call_id, client_ip) VALUES `
-	usageCols    = 15
+	usageInsert  = `INSERT INTO usage (time, key_id, rec) VALUES `
+	usageCols    = 3
 )
 
 // valuesList returns "(?, …), (?, …)" for rows rows of cols columns.
