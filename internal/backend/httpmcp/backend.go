@@ -10,8 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 
 	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/backend/httpmcp/h1"
 	"github.com/paygate/paygate/internal/mcp"
 )
 
@@ -29,6 +31,12 @@ type Backend struct {
 	log    *slog.Logger
 	mux    *backend.Mux
 	sup    *backend.Supervisor
+	// fast sends the Streamable HTTP POSTs when the server is plain http
+	// and reached directly (see leanClient); nil otherwise. slow turns it
+	// off for good once the server answered with a redirect, which only
+	// net/http follows.
+	fast *h1.Client
+	slow atomic.Bool
 
 	mu     sync.Mutex
 	dialer backend.DialFunc // the transport; for auto, the detection until it succeeds
@@ -53,8 +61,12 @@ func NewSSE(cfg Config) *Backend { return newBackend(cfg, transportSSE) }
 func NewAuto(cfg Config) *Backend { return newBackend(cfg, transportAuto) }
 
 func newBackend(cfg Config, transport string) *Backend {
+	custom := cfg.Client != nil
 	cfg.defaults()
 	b := &Backend{cfg: cfg, client: cfg.Client, log: cfg.Logger.With("backend", cfg.Name)}
+	if !custom && transport != transportSSE {
+		b.fast = leanClient(cfg, b.log, http.ProxyFromEnvironment)
+	}
 	b.mux = backend.NewMux(backend.MuxConfig{
 		Name: cfg.Name, Transport: transport, Logger: cfg.Logger,
 		ClientName: cfg.ClientName, ClientVersion: cfg.ClientVersion,
@@ -147,4 +159,10 @@ func (b *Backend) SetListener(l backend.Listener) { b.mux.SetListener(l) }
 
 // Close implements backend.Backend: pending calls fail with
 // backend.ErrClosed and a Streamable HTTP session is ended with DELETE.
-func (b *Backend) Close(ctx context.Context) error { return b.sup.Close(ctx) }
+func (b *Backend) Close(ctx context.Context) error {
+	err := b.sup.Close(ctx)
+	if b.fast != nil {
+		b.fast.Close()
+	}
+	return err
+}

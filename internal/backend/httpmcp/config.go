@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/paygate/paygate/internal/backend/httpmcp/h1"
 )
 
 // Config describes an HTTP MCP server.
@@ -24,8 +26,10 @@ type Config struct {
 	// package.
 	Headers http.Header
 	// Client sends the requests. nil: a client of its own with a pooled
-	// transport (never http.DefaultClient). Either way redirects to another
-	// origin are refused.
+	// transport (never http.DefaultClient), and, for a plain http:// URL
+	// reached without a proxy, the lean HTTP/1.1 client (package h1) for
+	// the Streamable HTTP POSTs. Either way redirects to another origin are
+	// refused.
 	Client *http.Client
 	Logger *slog.Logger
 
@@ -71,6 +75,27 @@ func newClient() *http.Client {
 		// No ResponseHeaderTimeout: a server may hold a POST's headers until
 		// a slow tool answers. Calls are bounded by their context.
 	}}
+}
+
+// leanClient returns the lean HTTP/1.1 client for the per-call POSTs, or
+// nil when net/http must send them: an https URL (TLS, HTTP/2), a proxy
+// from the environment, credentials in the URL, or header fields net/http
+// would refuse (it then fails each request with a clear error, as before).
+// proxy is http.ProxyFromEnvironment outside tests.
+func leanClient(cfg Config, log *slog.Logger, proxy func(*http.Request) (*url.URL, error)) *h1.Client {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return nil
+	}
+	if p, err := proxy(&http.Request{URL: u}); err != nil || p != nil {
+		return nil
+	}
+	c, err := h1.New(h1.Config{URL: cfg.URL, Header: cfg.Headers})
+	if err != nil {
+		log.Debug("POSTs go through net/http", "reason", err)
+		return nil
+	}
+	return c
 }
 
 // guardRedirects returns a copy of c (or a new client) that does not

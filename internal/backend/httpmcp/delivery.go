@@ -7,16 +7,18 @@ import (
 	"net/http"
 
 	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/backend/httpmcp/h1"
 )
 
 // undelivered marks err with backend.ErrNotDelivered when it proves the
 // request never reached the server: the connection could not be opened
-// (refused, unreachable, DNS). Every other transport error may have come
-// after the server read the request, so it is left alone and the call is
-// never sent again.
+// (refused, unreachable, DNS), or the lean client could not write the
+// request in full (h1.ErrNotSent). Every other transport error may have
+// come after the server read the request, so it is left alone and the call
+// is never sent again.
 func undelivered(err error) error {
 	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
+	if errors.Is(err, h1.ErrNotSent) || errors.As(err, &op) && op.Op == "dial" {
 		return fmt.Errorf("%w: %w", backend.ErrNotDelivered, err)
 	}
 	return err

@@ -3,6 +3,7 @@ package httpmcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/internal/backend"
+	"github.com/paygate/paygate/internal/backend/httpmcp/h1"
 )
 
 // TestDeliveryClassification: only failures that prove the server never
@@ -43,5 +45,32 @@ func TestDeliveryClassification(t *testing.T) {
 		if got := errors.Is(tc.err, backend.ErrNotDelivered); got != tc.want {
 			t.Errorf("%s: not delivered = %v, want %v (%v)", tc.name, got, tc.want, tc.err)
 		}
+	}
+}
+
+// TestLeanClientDeliveryClassification: the lean client's errors are
+// classified like net/http's: a refused connection or a failed write was
+// not delivered; a request written in full may have run.
+func TestLeanClientDeliveryClassification(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c, err := h1.New(h1.Config{URL: "http://" + addr + "/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, refused := c.Post(context.Background(), &h1.Request{Body: []byte("{}")})
+	if !errors.Is(undelivered(refused), backend.ErrNotDelivered) {
+		t.Errorf("refused connection: %v, want not delivered", refused)
+	}
+	writeFailed := fmt.Errorf("%w: write: broken pipe", h1.ErrNotSent)
+	if !errors.Is(undelivered(writeFailed), backend.ErrNotDelivered) {
+		t.Errorf("failed write: want not delivered")
+	}
+	if errors.Is(undelivered(h1.ErrMalformed), backend.ErrNotDelivered) || errors.Is(undelivered(io.EOF), backend.ErrNotDelivered) {
+		t.Errorf("a failure after the request was written must not be not-delivered")
 	}
 }

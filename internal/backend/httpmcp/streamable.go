@@ -105,6 +105,13 @@ func (l *streamLink) sessionFor(ctx context.Context, method string) (session, ve
 // Send implements backend.Conn. A request's POST runs in its own
 // goroutine, which feeds the reply to the Mux; notifications and responses
 // are posted before Send returns.
+//
+// The request's POST cannot run in the caller's goroutine: Mux.Call must
+// return as soon as its call is answered by other means (a client's
+// notifications/cancelled, the link's death), while the POST may still be
+// waiting for the server, and a cancelled call's stream is read on for
+// CancelDrain. Measured, the synchronous variant gained nothing anyway:
+// with the lean client there is no hand-off left but this one.
 func (l *streamLink) Send(ctx context.Context, out backend.Outgoing) error {
 	select {
 	case <-l.done:
@@ -119,30 +126,20 @@ func (l *streamLink) Send(ctx context.Context, out backend.Outgoing) error {
 	if err != nil {
 		return err
 	}
-	resp, err := l.post(ctx, out.Body, session, version)
+	rep, err := l.post(ctx, out.Body, session, version)
 	if err != nil {
 		return l.transportError(ctx, err)
 	}
-	defer drain(resp)
-	if resp.StatusCode == http.StatusNotFound && session != "" {
+	defer rep.close()
+	if rep.status == http.StatusNotFound && session != "" {
 		// The message belonged to the forgotten session: nothing to resend.
 		go l.renew(gen)
-		return statusError(resp)
+		return rep.statusError()
 	}
-	if resp.StatusCode/100 != 2 {
-		return statusError(resp)
+	if rep.status/100 != 2 {
+		return rep.statusError()
 	}
 	return nil
-}
-
-func (l *streamLink) post(ctx context.Context, body []byte, session, version string) (*http.Response, error) {
-	req, err := l.b.newRequest(ctx, http.MethodPost, l.b.cfg.URL, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	setSession(req, session, version)
-	return l.b.client.Do(req)
 }
 
 func setSession(req *http.Request, session, version string) {
@@ -179,7 +176,7 @@ func (l *streamLink) roundTrip(callCtx context.Context, out backend.Outgoing) {
 			l.mux.Fail(l, out.ID, err)
 			return
 		}
-		resp, err := l.post(ctx, out.Body, session, version)
+		rep, err := l.post(ctx, out.Body, session, version)
 		if err != nil {
 			// Fail first: the link's death fails every call on it as lost,
 			// and this one may be known never to have been sent.
@@ -187,10 +184,10 @@ func (l *streamLink) roundTrip(callCtx context.Context, out backend.Outgoing) {
 			l.transportError(ctx, err)
 			return
 		}
-		if resp.StatusCode == http.StatusNotFound && session != "" && attempt == 0 {
+		if rep.status == http.StatusNotFound && session != "" && attempt == 0 {
 			// 404 for a session means the server forgot it and did not
 			// process the request: renew the session and send it once more.
-			drain(resp)
+			rep.close()
 			l.log.Info("backend session expired; starting a new one")
 			if err := l.renew(gen); err != nil {
 				l.mux.Fail(l, out.ID, err)
@@ -200,31 +197,26 @@ func (l *streamLink) roundTrip(callCtx context.Context, out backend.Outgoing) {
 		}
 		if out.Method == mcp.MethodInitialize {
 			l.mu.Lock()
-			l.session = resp.Header.Get(hdrSession)
+			l.session = rep.session
 			l.mu.Unlock()
 		}
-		l.readReply(ctx, resp, out)
+		l.readReply(ctx, &rep, out)
 		return
 	}
 }
 
 // readReply feeds a POST's reply to the Mux and fails the call if the
 // reply ended without its response.
-func (l *streamLink) readReply(ctx context.Context, resp *http.Response, out backend.Outgoing) {
-	defer drain(resp)
-	limit := l.b.cfg.MaxMessageBytes
-	ct := mediaType(resp)
+func (l *streamLink) readReply(ctx context.Context, rep *reply, out backend.Outgoing) {
+	defer rep.close()
 	switch {
-	case resp.StatusCode/100 != 2:
-		l.refused(resp, ct, out)
+	case rep.status/100 != 2:
+		l.refused(rep, out)
 		return
-	case ct == "text/event-stream":
-		l.readStream(ctx, resp.Body, out)
-	case ct == "application/json":
-		body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
-		if err == nil && len(body) > limit {
-			err = errors.New("response exceeds the size limit")
-		}
+	case rep.ctype == "text/event-stream":
+		l.readStream(ctx, rep.body, out)
+	case rep.ctype == "application/json":
+		body, err := rep.readAll(l.b.cfg.MaxMessageBytes)
 		if err != nil {
 			l.mux.Fail(l, out.ID, err)
 			return
@@ -232,7 +224,7 @@ func (l *streamLink) readReply(ctx context.Context, resp *http.Response, out bac
 		l.mux.Receive(l, body, out.ID)
 	}
 	if l.mux.Pending(out.ID) {
-		l.mux.Fail(l, out.ID, fmt.Errorf("HTTP %d %q reply without a response", resp.StatusCode, ct))
+		l.mux.Fail(l, out.ID, fmt.Errorf("HTTP %d %q reply without a response", rep.status, rep.ctype))
 	}
 }
 
@@ -241,16 +233,16 @@ func (l *streamLink) readReply(ctx context.Context, resp *http.Response, out bac
 // the id, so it is given the request's). A bare 400 means the server would
 // not accept the request, which the client learns as an invalid request.
 // Anything else is a failure of the server, not an answer.
-func (l *streamLink) refused(resp *http.Response, ct string, out backend.Outgoing) {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if ct == "application/json" {
+func (l *streamLink) refused(rep *reply, out backend.Outgoing) {
+	body := rep.head(64 << 10)
+	if rep.ctype == "application/json" {
 		if m, err := mcp.Decode(body); err == nil && m.IsResponse() && m.Error != nil {
 			l.mux.Receive(l, mcp.AppendError(nil, out.ID, m.Error), out.ID)
 			return
 		}
 	}
-	se := &StatusError{Method: http.MethodPost, Code: resp.StatusCode, Body: truncate(strings.TrimSpace(string(body)), 512)}
-	if resp.StatusCode == http.StatusBadRequest && out.Method != mcp.MethodInitialize {
+	se := &StatusError{Method: http.MethodPost, Code: rep.status, Body: truncate(strings.TrimSpace(string(body)), 512)}
+	if rep.status == http.StatusBadRequest && out.Method != mcp.MethodInitialize {
 		we := &mcp.WireError{Code: mcp.CodeInvalidRequest, Message: "backend refused the request: " + se.Error()}
 		l.mux.Receive(l, mcp.AppendError(nil, out.ID, we), out.ID)
 		return
