@@ -72,7 +72,8 @@ func (s *Server) servePOST(w http.ResponseWriter, r *http.Request) {
 	for _, m := range in.msgs {
 		switch {
 		case m.IsRequest():
-			go s.handle(ctx, p.exchange(m, i, r))
+			ex := p.exchange(m, i, r)
+			s.workers.run(func() { s.handle(ctx, ex) })
 			i++
 		case m.IsNotification():
 			s.h.HandleNotification(ctx, sess, r, m)

@@ -135,7 +135,8 @@ type Server struct {
 	// same one when Options.BindHost is set).
 	loopback, open Allowlist
 
-	done chan struct{} // closed by Close
+	done    chan struct{} // closed by Close
+	workers *workers      // run request handlers
 
 	mu       sync.RWMutex // guards the session table
 	sessions map[string]*Session
@@ -165,6 +166,7 @@ func New(h Handler, opts Options) *Server {
 		open = loop
 	}
 	s.loopback, s.open = override(loop, opts), override(open, opts)
+	s.workers = newWorkers(256, s.done)
 	return s
 }
 
