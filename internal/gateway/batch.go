@@ -94,7 +94,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 	callID := newCallID()
 	var receipt *store.Receipt
 	if !shadow {
-		res := store.Reservation{KeyID: c.Key.ID, CallID: callID, Limits: rules.Policy.Limits(c.Key), Now: c.Now,
+		res := store.Reservation{KeyID: c.Key.ID, CallID: callID, FreshCallID: true, Limits: rules.Policy.Limits(c.Key), Now: c.Now,
 			Meta: store.Meta{RequestID: c.RequestID, Actor: "gateway"}}
 		for _, it := range c.Items {
 			res.Items = append(res.Items, store.Item{Tool: it.Tool, Amount: it.Price})

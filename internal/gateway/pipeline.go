@@ -82,12 +82,13 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	callID := newCallID()
 	if !shadow && (hit == nil || rules.Policy.ChargeCacheHits()) {
 		receipt, err = g.store.Reserve(ctx, store.Reservation{
-			KeyID:  c.Key.ID,
-			CallID: callID,
-			Items:  []store.Item{{Tool: params.Name, Amount: c.Items[0].Price}},
-			Limits: rules.Policy.Limits(c.Key),
-			Now:    c.Now,
-			Meta:   store.Meta{RequestID: c.RequestID, Actor: "gateway"},
+			KeyID:       c.Key.ID,
+			CallID:      callID,
+			FreshCallID: true,
+			Items:       []store.Item{{Tool: params.Name, Amount: c.Items[0].Price}},
+			Limits:      rules.Policy.Limits(c.Key),
+			Now:         c.Now,
+			Meta:        store.Meta{RequestID: c.RequestID, Actor: "gateway"},
 		})
 		if err != nil {
 			var le *store.LimitError

@@ -194,10 +194,16 @@ type Item struct {
 type Reservation struct {
 	KeyID  string
 	CallID string // unique per call; a second Reserve with it fails with ErrDuplicateCall
-	Items  []Item
-	Limits Limits // effective limits, resolved by the caller from key and config
-	Now    time.Time
-	Meta   Meta
+	// FreshCallID says the caller made CallID up for this reservation (the
+	// gateway's ids carry a per-process random prefix and a counter), so
+	// the store may skip looking for it among old ledger entries; recent
+	// ids are still checked, and the ledger's unique index still refuses a
+	// reuse at commit.
+	FreshCallID bool
+	Items       []Item
+	Limits      Limits // effective limits, resolved by the caller from key and config
+	Now         time.Time
+	Meta        Meta
 }
 
 // Total returns the sum of the items' amounts.

@@ -42,7 +42,7 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (*store.Receip
 	if !ok {
 		return nil, fmt.Errorf("reserve call %s: %w", r.CallID, store.ErrDuplicateCall)
 	}
-	if checkDB {
+	if checkDB && !r.FreshCallID {
 		// The window has dropped older ids; ask the ledger's index.
 		found, err := s.chargedInDB(ctx, r.CallID)
 		if err != nil || found {

@@ -135,10 +135,10 @@ type writer struct {
 	// gateway that doubled the writer's cost per call.
 	logUsage []store.UsageRecord
 	logAudit []store.AuditEvent
-	logsDue  bool // the flush timer fired
-	lastOps  int  // money operations in the last batch committed (writer goroutine only)
-	closed      error // set by close: no more operations
-	dropped     int64
+	logsDue  bool  // the flush timer fired
+	lastOps  int   // money operations in the last batch committed (writer goroutine only)
+	closed   error // set by close: no more operations
+	dropped  int64
 
 	kick    chan struct{} // operations waiting: commit now
 	logKick chan struct{} // records waiting: commit within flushEvery
