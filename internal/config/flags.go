@@ -52,6 +52,13 @@ var Groups = []string{GroupGeneral, GroupBackend, GroupPricing, GroupStorage, Gr
 // EnvConfig is the variable naming the config file, like --config.
 const EnvConfig = "PAYGATE_CONFIG"
 
+// runtimeEnv are PAYGATE_* variables read by other parts of the program,
+// not settings: they are not unknown.
+var runtimeEnv = map[string]bool{
+	"PAYGATE_PPROF": true, // internal/app: a pprof listener for benchmarks
+	"PAYGATE_CI":    true, // tests: missing test dependencies fail instead of skip
+}
+
 // envAliases are extra variables paygate-mcp's docs use for a flag.
 var envAliases = []EnvVar{{Name: "PAYGATE_DEFAULT_CREDITS", Flag: "price"}}
 

@@ -237,7 +237,7 @@ func envPatch(env map[string]string) ([]item, []Diagnostic) {
 	}
 	var ds diags
 	for k := range env {
-		if !strings.HasPrefix(k, "PAYGATE_") || byEnv[k] != nil || k == EnvConfig {
+		if !strings.HasPrefix(k, "PAYGATE_") || byEnv[k] != nil || k == EnvConfig || runtimeEnv[k] {
 			continue
 		}
 		if s := suggest(k, names); s != "" {
