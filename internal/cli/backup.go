@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/internal/backup"
-	"github.com/paygate/paygate/internal/config"
 	"github.com/paygate/paygate/internal/store"
 	"github.com/paygate/paygate/internal/store/sqlite"
 )
@@ -134,18 +133,9 @@ func parseStateArgs(cmd string, args, env []string) (stateArgs, error) {
 			return a, err
 		}
 	}
-	getenv := func(k string) string { return envValue(env, k) }
-	if a.stateFile == "" {
-		a.stateFile = getenv("PAYGATE_STATE_FILE")
-	}
-	if a.stateFile == "" {
-		a.stateFile = config.DefaultStateFile(getenv)
-	}
-	if a.stateFile == "" {
-		return a, errors.New("no database: pass --state-file DB")
-	}
-	if rest, ok := strings.CutPrefix(a.stateFile, "~/"); ok && getenv("HOME") != "" {
-		a.stateFile = filepath.Join(getenv("HOME"), rest)
+	var err error
+	if a.stateFile, err = stateFile(a.stateFile, env); err != nil {
+		return a, err
 	}
 	if cmd == "restore" {
 		switch {

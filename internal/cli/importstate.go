@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paygate/paygate/internal/config"
 	"github.com/paygate/paygate/internal/credits"
 	"github.com/paygate/paygate/internal/store"
 	"github.com/paygate/paygate/internal/store/importstate"
@@ -85,21 +84,12 @@ func parseImportArgs(args, env []string) (importArgs, error) {
 			a.source = arg
 		}
 	}
-	getenv := func(k string) string { return envValue(env, k) }
 	if a.source == "" {
 		return a, errors.New("give the paygate-mcp state file to import: paygate import-state FILE --state-file DB")
 	}
-	if a.stateFile == "" {
-		a.stateFile = getenv("PAYGATE_STATE_FILE")
-	}
-	if a.stateFile == "" {
-		a.stateFile = config.DefaultStateFile(getenv)
-	}
-	if a.stateFile == "" {
-		return a, errors.New("no database: pass --state-file DB")
-	}
-	if rest, ok := strings.CutPrefix(a.stateFile, "~/"); ok && getenv("HOME") != "" {
-		a.stateFile = filepath.Join(getenv("HOME"), rest)
+	var err error
+	if a.stateFile, err = stateFile(a.stateFile, env); err != nil {
+		return a, err
 	}
 	if strings.EqualFold(filepath.Ext(a.stateFile), ".json") {
 		return a, fmt.Errorf("--state-file %s: that looks like a paygate-mcp JSON file; name the paygate database to create, like state.db", a.stateFile)

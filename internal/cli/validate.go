@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/paygate/paygate/internal/config"
@@ -102,6 +103,27 @@ func jsonRequested(args []string) bool {
 		}
 	}
 	return on
+}
+
+// stateFile resolves the database a command works on: flag, else
+// PAYGATE_STATE_FILE, else the one wrap uses by default; a leading "~/" is
+// the home directory.
+func stateFile(flag string, env []string) (string, error) {
+	getenv := func(k string) string { return envValue(env, k) }
+	path := flag
+	if path == "" {
+		path = getenv("PAYGATE_STATE_FILE")
+	}
+	if path == "" {
+		path = config.DefaultStateFile(getenv)
+	}
+	if path == "" {
+		return "", errors.New("no database: pass --state-file DB")
+	}
+	if rest, ok := strings.CutPrefix(path, "~/"); ok && getenv("HOME") != "" {
+		path = filepath.Join(getenv("HOME"), rest)
+	}
+	return path, nil
 }
 
 func envValue(env []string, key string) string {

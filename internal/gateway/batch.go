@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 
@@ -74,12 +73,7 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 	}
 	shadow := rules.Policy.Shadow()
 	if err := rules.Chain.Run(ctx, c, shadow); err != nil {
-		var d *gate.Denial
-		if errors.As(err, &d) {
-			g.deny(ex, rules, c, d, start)
-			return
-		}
-		g.fault(ex, c, "gate", err)
+		g.checkFailed(ex, rules, c, err, start)
 		return
 	}
 
@@ -94,20 +88,9 @@ func (g *Gateway) toolsCallBatch(ctx context.Context, ex *streamable.Exchange) {
 	callID := newCallID()
 	var receipt *store.Receipt
 	if !shadow {
-		res := store.Reservation{KeyID: c.Key.ID, CallID: callID, FreshCallID: true, Limits: rules.Policy.Limits(c.Key), Now: c.Now,
-			Meta: store.Meta{RequestID: c.RequestID, Actor: "gateway"}}
-		for _, it := range c.Items {
-			res.Items = append(res.Items, store.Item{Tool: it.Tool, Amount: it.Price})
-		}
 		var err error
-		receipt, err = g.store.Reserve(ctx, res)
-		if err != nil {
-			var le *store.LimitError
-			if errors.As(err, &le) {
-				g.deny(ex, rules, c, c.LimitDenial(le), start)
-				return
-			}
-			g.storeFault(ex, rules, c, err, start)
+		if receipt, err = g.store.Reserve(ctx, reservation(rules, c, callID)); err != nil {
+			g.chargeFailed(ex, rules, c, err, start)
 			return
 		}
 	}

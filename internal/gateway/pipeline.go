@@ -53,12 +53,7 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	defer c.Settle()
 	shadow := rules.Policy.Shadow()
 	if err := rules.Chain.Run(ctx, c, shadow); err != nil {
-		var d *gate.Denial
-		if errors.As(err, &d) {
-			g.deny(ex, rules, c, d, start)
-			return
-		}
-		g.fault(ex, c, "gate", err)
+		g.checkFailed(ex, rules, c, err, start)
 		return
 	}
 
@@ -81,22 +76,8 @@ func (g *Gateway) toolsCall(ctx context.Context, ex *streamable.Exchange) {
 	var receipt *store.Receipt
 	callID := newCallID()
 	if !shadow && (hit == nil || rules.Policy.ChargeCacheHits()) {
-		receipt, err = g.store.Reserve(ctx, store.Reservation{
-			KeyID:       c.Key.ID,
-			CallID:      callID,
-			FreshCallID: true,
-			Items:       []store.Item{{Tool: params.Name, Amount: c.Items[0].Price}},
-			Limits:      rules.Policy.Limits(c.Key),
-			Now:         c.Now,
-			Meta:        store.Meta{RequestID: c.RequestID, Actor: "gateway"},
-		})
-		if err != nil {
-			var le *store.LimitError
-			if errors.As(err, &le) {
-				g.deny(ex, rules, c, c.LimitDenial(le), start)
-				return
-			}
-			g.storeFault(ex, rules, c, err, start)
+		if receipt, err = g.store.Reserve(ctx, reservation(rules, c, callID)); err != nil {
+			g.chargeFailed(ex, rules, c, err, start)
 			return
 		}
 	}
@@ -215,9 +196,38 @@ func (g *Gateway) deny(ex *streamable.Exchange, rules *Rules, c *gate.Call, d *g
 	}
 }
 
-// storeFault answers when the store cannot take the charge: the call is
-// refused (never served for free) with a clear, retryable error.
-func (g *Gateway) storeFault(ex *streamable.Exchange, rules *Rules, c *gate.Call, err error, start time.Time) {
+// reservation asks the store to charge every item of c, at its price,
+// under call id callID.
+func reservation(rules *Rules, c *gate.Call, callID string) store.Reservation {
+	items := make([]store.Item, len(c.Items))
+	for i, it := range c.Items {
+		items[i] = store.Item{Tool: it.Tool, Amount: it.Price}
+	}
+	return store.Reservation{KeyID: c.Key.ID, CallID: callID, FreshCallID: true, Items: items,
+		Limits: rules.Policy.Limits(c.Key), Now: c.Now, Meta: store.Meta{RequestID: c.RequestID, Actor: "gateway"}}
+}
+
+// checkFailed answers a call the gate chain refused (a denial) or could
+// not decide (an internal fault).
+func (g *Gateway) checkFailed(ex *streamable.Exchange, rules *Rules, c *gate.Call, err error, start time.Time) {
+	var d *gate.Denial
+	if errors.As(err, &d) {
+		g.deny(ex, rules, c, d, start)
+		return
+	}
+	g.fault(ex, c, "gate", err)
+}
+
+// chargeFailed answers a call whose charge Reserve refused: a limit (the
+// balance, the spending limit or a quota) is a denial; a store that cannot
+// take the charge refuses the call (never served for free) with a clear,
+// retryable error.
+func (g *Gateway) chargeFailed(ex *streamable.Exchange, rules *Rules, c *gate.Call, err error, start time.Time) {
+	var le *store.LimitError
+	if errors.As(err, &le) {
+		g.deny(ex, rules, c, c.LimitDenial(le), start)
+		return
+	}
 	if errors.Is(err, store.ErrKeyInactive) {
 		g.deny(ex, rules, c, &gate.Denial{Reason: gate.InvalidAPIKey}, start)
 		return

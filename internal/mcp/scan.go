@@ -110,19 +110,13 @@ func skipNumber(b []byte, i int) (int, error) {
 	case b[i] == '0':
 		i++
 	case b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = skipDigits(b, i)
 	default:
 		return 0, errSyntax
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		start := i + 1
+		if i = skipDigits(b, start); i == start {
 			return 0, errSyntax
 		}
 	}
@@ -132,14 +126,18 @@ func skipNumber(b []byte, i int) (int, error) {
 			i++
 		}
 		start := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == start {
+		if i = skipDigits(b, start); i == start {
 			return 0, errSyntax
 		}
 	}
 	return i, nil
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func skipArray(b []byte, i, depth int) (int, error) {
@@ -225,6 +223,14 @@ func eachMember(b []byte, i, depth int, fn func(key []byte, escaped bool, val []
 	}
 }
 
+// unescape returns the Go string of the contents of a JSON string (between
+// the quotes) that holds escapes.
+func unescape(raw []byte) (string, bool) {
+	var s string
+	err := json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s)
+	return s, err == nil
+}
+
 // members walks the top-level object b (surrounding space allowed) and
 // calls fn per member. Keys with escapes are unescaped first, so "\u006d"
 // matches "m". The key is only valid during the call (switch on
@@ -234,8 +240,8 @@ func members(b []byte, fn func(key, val []byte) error) error {
 	i := skipSpace(b, 0)
 	end, err := eachMember(b, i, 0, func(key []byte, escaped bool, val []byte) error {
 		if escaped {
-			var s string
-			if err := json.Unmarshal(append(append([]byte{'"'}, key...), '"'), &s); err != nil {
+			s, ok := unescape(key)
+			if !ok {
 				return errSyntax
 			}
 			key = []byte(s)
@@ -324,8 +330,8 @@ func MemberSpan(obj []byte, key string) (start, end int, ok bool) {
 	_, err := eachMember(obj, base, 0, func(k []byte, escaped bool, val []byte) error {
 		match := !escaped && string(k) == key
 		if escaped {
-			var s string
-			match = json.Unmarshal(append(append([]byte{'"'}, k...), '"'), &s) == nil && s == key
+			s, ok := unescape(k)
+			match = ok && s == key
 		}
 		if match {
 			// val aliases obj: its offset is the distance between the two.

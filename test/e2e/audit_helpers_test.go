@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -270,24 +269,6 @@ func (g *gateway) keyState(key string) keyState {
 		g.t.Fatalf("key %s: balance %d, ledger sums to %d (%d of %d entries)", key, h.CurrentBalance, sum, len(h.Entries), h.TotalEntries)
 	}
 	return st
-}
-
-// termBuf is a concurrency-safe buffer for a terminal's output.
-type termBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *termBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *termBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fetch sends a request with an admin key and raw body bytes and returns

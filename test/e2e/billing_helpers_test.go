@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -354,16 +353,7 @@ func startBillGatewayUnready(t *testing.T, args ...string) *gateway {
 	g.URL = "http://127.0.0.1:" + strconv.Itoa(g.Port)
 	g.StateFile = filepath.Join(t.TempDir(), "state.db")
 	g.args = append([]string{"wrap", "--port", strconv.Itoa(g.Port), "--admin-key", testAdminKey, "--state-file", g.StateFile}, args...)
-	g.out = &syncBuffer{}
-	g.cmd = exec.Command(g.bin, g.args...)
-	g.cmd.Env = append(testenv.NodeEnv(t), "PAYGATE_LOG_LEVEL=debug")
-	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g.done = make(chan struct{})
-	go func() { _ = g.cmd.Wait(); close(g.done) }()
+	g.spawn()
 	t.Cleanup(g.stop)
 	waitFor(t, func() bool {
 		resp, err := http.Get(g.URL + "/health")

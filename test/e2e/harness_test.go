@@ -94,16 +94,7 @@ func flagIndex(args []string, f string) int {
 func (g *gateway) start() {
 	t := g.t
 	t.Helper()
-	g.out = &syncBuffer{}
-	g.cmd = exec.Command(g.bin, g.args...)
-	g.cmd.Env = append(testenv.NodeEnv(t), "PAYGATE_LOG_LEVEL=debug")
-	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	g.done = make(chan struct{})
-	go func() { _ = g.cmd.Wait(); close(g.done) }()
+	g.spawn()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -121,6 +112,22 @@ func (g *gateway) start() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("paygate not ready after 60s:\n%s", g.out.String())
+}
+
+// spawn starts the command line in its own process group, its output
+// going to g.out.
+func (g *gateway) spawn() {
+	g.t.Helper()
+	g.out = &syncBuffer{}
+	g.cmd = exec.Command(g.bin, g.args...)
+	g.cmd.Env = append(testenv.NodeEnv(g.t), "PAYGATE_LOG_LEVEL=debug")
+	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := g.cmd.Start(); err != nil {
+		g.t.Fatal(err)
+	}
+	g.done = make(chan struct{})
+	go func() { _ = g.cmd.Wait(); close(g.done) }()
 }
 
 // stop sends SIGTERM and waits for a clean exit.

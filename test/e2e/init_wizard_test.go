@@ -21,7 +21,7 @@ type terminal struct {
 	t    *testing.T
 	cmd  *exec.Cmd
 	tty  *os.File
-	out  *termBuf
+	out  *syncBuffer
 	pos  int // expect searches the output after this offset
 	done chan error
 }
@@ -34,7 +34,7 @@ func startTerminal(t *testing.T, home string, args ...string) *terminal {
 	if err != nil {
 		t.Fatalf("start in a pty: %v", err)
 	}
-	term := &terminal{t: t, cmd: cmd, tty: tty, out: &termBuf{}, done: make(chan error, 1)}
+	term := &terminal{t: t, cmd: cmd, tty: tty, out: &syncBuffer{}, done: make(chan error, 1)}
 	go func() { _, _ = io.Copy(term.out, tty) }() // ends with EIO when the process exits
 	go func() { term.done <- cmd.Wait() }()
 	t.Cleanup(func() {

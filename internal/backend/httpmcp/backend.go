@@ -14,7 +14,6 @@ import (
 
 	"github.com/paygate/paygate/internal/backend"
 	"github.com/paygate/paygate/internal/backend/httpmcp/h1"
-	"github.com/paygate/paygate/internal/mcp"
 )
 
 // Transport names, as reported in backend.Status.
@@ -26,6 +25,8 @@ const (
 
 // Backend is an MCP server reached over HTTP.
 type Backend struct {
+	backend.Forward // the methods the Mux answers
+
 	cfg    Config
 	client *http.Client
 	log    *slog.Logger
@@ -71,6 +72,7 @@ func newBackend(cfg Config, transport string) *Backend {
 		Name: cfg.Name, Transport: transport, Logger: cfg.Logger,
 		ClientName: cfg.ClientName, ClientVersion: cfg.ClientVersion,
 	})
+	b.Forward = backend.ForwardTo(b.mux)
 	switch transport {
 	case transportSSE:
 		b.dialer = b.dialSSE
@@ -124,38 +126,8 @@ func (b *Backend) attach(ctx context.Context, c backend.Conn, res *backend.Initi
 	return b.mux.Attach(ctx, c, res)
 }
 
-// Name implements backend.Backend.
-func (b *Backend) Name() string { return b.cfg.Name }
-
 // Start implements backend.Backend.
 func (b *Backend) Start(ctx context.Context) error { return b.sup.Start(ctx) }
-
-// Call implements backend.Backend.
-func (b *Backend) Call(ctx context.Context, req *backend.Request) (*mcp.Message, error) {
-	return b.mux.Call(ctx, req)
-}
-
-// Notify implements backend.Backend.
-func (b *Backend) Notify(ctx context.Context, n *mcp.Message, from backend.Peer) error {
-	return b.mux.Notify(ctx, n, from)
-}
-
-// Reply implements backend.Backend.
-func (b *Backend) Reply(ctx context.Context, resp *mcp.Message, from backend.Peer) error {
-	return b.mux.Reply(ctx, resp, from)
-}
-
-// ForgetPeer implements backend.PeerForgetter.
-func (b *Backend) ForgetPeer(p backend.Peer) { b.mux.ForgetPeer(p) }
-
-// Initialize implements backend.Backend.
-func (b *Backend) Initialize() *backend.InitializeResult { return b.mux.Initialize() }
-
-// Status implements backend.Backend.
-func (b *Backend) Status() backend.Status { return b.mux.Status() }
-
-// SetListener implements backend.Backend.
-func (b *Backend) SetListener(l backend.Listener) { b.mux.SetListener(l) }
 
 // Close implements backend.Backend: pending calls fail with
 // backend.ErrClosed and a Streamable HTTP session is ended with DELETE.

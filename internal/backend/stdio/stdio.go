@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/internal/backend"
-	"github.com/paygate/paygate/internal/mcp"
 )
 
 // Config describes the server process.
@@ -55,6 +54,8 @@ func (c *Config) defaults() {
 
 // Backend is a child-process MCP server.
 type Backend struct {
+	backend.Forward // the methods the Mux answers
+
 	cfg Config
 	log *slog.Logger
 	mux *backend.Mux
@@ -77,6 +78,7 @@ func New(cfg Config) *Backend {
 		Name: cfg.Name, Transport: "stdio", Logger: cfg.Logger,
 		ClientName: cfg.ClientName, ClientVersion: cfg.ClientVersion,
 	})
+	b.Forward = backend.ForwardTo(b.mux)
 	b.sup = backend.NewSupervisor(b.mux, b.dial,
 		backend.Backoff{Min: cfg.BackoffMin, Max: cfg.BackoffMax}, cfg.Logger)
 	return b
@@ -108,38 +110,8 @@ func (b *Backend) dial(ctx context.Context) (backend.Link, error) {
 	return c, nil
 }
 
-// Name implements backend.Backend.
-func (b *Backend) Name() string { return b.cfg.Name }
-
 // Start implements backend.Backend.
 func (b *Backend) Start(ctx context.Context) error { return b.sup.Start(ctx) }
-
-// Call implements backend.Backend.
-func (b *Backend) Call(ctx context.Context, req *backend.Request) (*mcp.Message, error) {
-	return b.mux.Call(ctx, req)
-}
-
-// Notify implements backend.Backend.
-func (b *Backend) Notify(ctx context.Context, n *mcp.Message, from backend.Peer) error {
-	return b.mux.Notify(ctx, n, from)
-}
-
-// Reply implements backend.Backend.
-func (b *Backend) Reply(ctx context.Context, resp *mcp.Message, from backend.Peer) error {
-	return b.mux.Reply(ctx, resp, from)
-}
-
-// ForgetPeer implements backend.PeerForgetter.
-func (b *Backend) ForgetPeer(p backend.Peer) { b.mux.ForgetPeer(p) }
-
-// Initialize implements backend.Backend.
-func (b *Backend) Initialize() *backend.InitializeResult { return b.mux.Initialize() }
-
-// Status implements backend.Backend.
-func (b *Backend) Status() backend.Status { return b.mux.Status() }
-
-// SetListener implements backend.Backend.
-func (b *Backend) SetListener(l backend.Listener) { b.mux.SetListener(l) }
 
 // Close implements backend.Backend: pending calls fail with
 // backend.ErrClosed and the process group is stopped (stdin closed,

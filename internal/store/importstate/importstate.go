@@ -20,9 +20,7 @@ package importstate
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -271,7 +269,7 @@ func convert(i int, raw json.RawMessage, now time.Time) (k *store.Key, initial c
 
 	sum := sha256.Sum256([]byte(secret))
 	k = &store.Key{
-		ID: newID(), Hash: sum, Prefix: secret[:7], Suffix: secret[len(secret)-4:],
+		ID: store.NewKeyID(), Hash: sum, Prefix: secret[:7], Suffix: secret[len(secret)-4:],
 		Name: rec.Name, Namespace: rec.Namespace, Alias: rec.Alias, Group: rec.Group,
 		Suspended: rec.Suspended, AllowedTools: rec.AllowedTools, DeniedTools: rec.DeniedTools,
 		IPAllowlist: ips, SpendingLimit: limit, Quota: q, Tags: rec.Tags,
@@ -351,11 +349,4 @@ func parseDay(s string) (int32, bool) {
 func parseMonth(s string) (int32, bool) {
 	t, err := time.Parse("2006-01", s)
 	return store.MonthOf(t), err == nil
-}
-
-// newID returns "key_" + 16 random hex digits.
-func newID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "key_" + hex.EncodeToString(b[:])
 }

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -105,31 +104,17 @@ func decodeRecord(rec string) (int64, *store.Key, error) {
 	return ver, k, nil
 }
 
-// normalize fills defaults and checks what the store itself relies on.
+// normalize is store.NormalizeKey plus the rule of the Redis key names (an
+// id without braces, which would break the hash tag); its errors match
+// store.ErrInvalid.
 func normalize(k *store.Key) error {
-	k.Namespace = strings.ToLower(strings.TrimSpace(k.Namespace))
-	if k.Namespace == "" {
-		k.Namespace = "default"
-	}
-	if k.Hash == (store.Hash{}) {
-		return fmt.Errorf("key hash is empty: %w", store.ErrInvalid)
+	if err := store.NormalizeKey(k); err != nil {
+		return fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	if k.ID == "" || strings.ContainsAny(k.ID, "{}") {
 		return fmt.Errorf("key id %q: %w", k.ID, store.ErrInvalid)
 	}
-	if k.Revoked && k.RevokedAt.IsZero() {
-		return fmt.Errorf("revoked key needs RevokedAt: %w", store.ErrInvalid)
-	}
-	if err := credits.Validate(k.SpendingLimit); err != nil {
-		return fmt.Errorf("spending limit: %w: %w", store.ErrInvalid, err)
-	}
 	return nil
-}
-
-func newKeyID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "key_" + hex.EncodeToString(b[:])
 }
 
 // CreateKey stores k and grants initial credits in one script.
@@ -154,17 +139,8 @@ func (s *Store) createKey(ctx context.Context, in *store.Key, initial credits.Cr
 	if err := credits.Validate(initial); err != nil {
 		return nil, store.Account{}, fmt.Errorf("initial credits: %w: %w", store.ErrInvalid, err)
 	}
-	k := in.Clone()
-	if k.ID == "" {
-		k.ID = newKeyID()
-	}
 	now := s.now()
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = now
-	}
-	if k.Revoked && k.RevokedAt.IsZero() {
-		k.RevokedAt = now
-	}
+	k := store.NewKeyFrom(in, now)
 	if err := normalize(k); err != nil {
 		return nil, store.Account{}, fmt.Errorf("create key %s: %w", k.ID, err)
 	}
@@ -294,16 +270,8 @@ func (s *Store) UpdateKey(ctx context.Context, id string, fn func(*store.Key) er
 		if err := fn(k); err != nil {
 			return nil, err
 		}
-		switch {
-		case k.ID != old.ID:
-			return nil, fmt.Errorf("id cannot change: %w", store.ErrConflict)
-		case k.Hash != old.Hash:
-			return nil, fmt.Errorf("hash cannot change (use RotateKey): %w", store.ErrConflict)
-		case old.Revoked && !k.Revoked:
-			return nil, fmt.Errorf("revocation is permanent: %w", store.ErrConflict)
-		}
-		if k.Revoked && !old.Revoked && k.RevokedAt.IsZero() {
-			k.RevokedAt = s.now()
+		if err := store.CheckKeyUpdate(old, k, s.now); err != nil {
+			return nil, err
 		}
 		return k, nil
 	})
@@ -440,7 +408,7 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.KeyVie
 				continue
 			}
 		}
-		if !tagsMatch(k.Tags, f.Tags) {
+		if !f.MatchTags(k.Tags) {
 			continue
 		}
 		cand = append(cand, k)
@@ -472,32 +440,8 @@ func (s *Store) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.KeyVie
 	case "lastUsedAt":
 		by = func(a, b *store.KeyView) int { return a.Account.LastUsedAt.Compare(b.Account.LastUsedAt) }
 	}
-	slices.SortFunc(hits, func(a, b store.KeyView) int {
-		c := by(&a, &b)
-		if c == 0 {
-			c = strings.Compare(a.Key.ID, b.Key.ID) // stable pages
-		}
-		if f.Desc {
-			return -c
-		}
-		return c
-	})
-	total := len(hits)
-	lo := min(max(f.Offset, 0), total)
-	hi := total
-	if f.Limit > 0 {
-		hi = min(lo+f.Limit, total)
-	}
-	return slices.Clone(hits[lo:hi]), total, nil
-}
-
-func tagsMatch(have, want map[string]string) bool {
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			return false
-		}
-	}
-	return true
+	page := store.SortPage(&f, hits, by, func(v *store.KeyView) string { return v.Key.ID })
+	return slices.Clone(page), len(hits), nil
 }
 
 // accounts reads the accounts of keys in one pipeline.

@@ -71,19 +71,8 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (*store.Receip
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	if len(r.Items) == 0 {
-		return nil, fmt.Errorf("reserve call %s: no items: %w", r.CallID, store.ErrInvalid)
-	}
-	if r.CallID == "" {
-		return nil, fmt.Errorf("reserve: empty call id: %w", store.ErrInvalid)
-	}
-	for _, it := range r.Items {
-		if err := credits.Validate(it.Amount); err != nil {
-			return nil, fmt.Errorf("reserve call %s: amount for %s: %w: %w", r.CallID, it.Tool, store.ErrInvalid, err)
-		}
-	}
-	if _, err := r.Total(); err != nil {
-		return nil, fmt.Errorf("reserve call %s: %w: %w", r.CallID, store.ErrInvalid, err)
+	if _, err := store.ValidateReservation(&r); err != nil {
+		return nil, fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	now := r.Now
 	if now.IsZero() {
@@ -222,22 +211,9 @@ func (s *Store) TopUp(ctx context.Context, keyID string, amount credits.Credits,
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "":
-		kind = store.EntryTopUp
-	case store.EntryTopUp, store.EntryGrant, store.EntryAdjustment:
-	default:
-		return nil, fmt.Errorf("top up key %s: kind %q not allowed: %w", keyID, kind, store.ErrInvalid)
-	}
-	mag := amount
-	if kind == store.EntryAdjustment && amount < 0 {
-		mag = -amount
-	}
-	if err := credits.Validate(mag); err != nil || amount == 0 {
-		if err == nil {
-			err = errors.New("amount must not be zero")
-		}
-		return nil, fmt.Errorf("top up key %s: %w: %w", keyID, store.ErrInvalid, err)
+	kind, err := store.ValidateTopUp(keyID, amount, kind)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	keys := []string{s.k.acct(keyID), s.k.ledger, s.k.seq, s.k.lk(keyID)}
 	res, waitErr, err := s.run(ctx, scTopUp, keys, keyID, amount, string(kind), ns(s.now().UnixNano()), m.RequestID, m.Actor,
@@ -267,11 +243,8 @@ func (s *Store) Transfer(ctx context.Context, from, to string, amount credits.Cr
 	if err := s.usable(); err != nil {
 		return nil, nil, err
 	}
-	if err := credits.Validate(amount); err != nil || amount == 0 {
-		if err == nil {
-			err = errors.New("amount must be positive")
-		}
-		return nil, nil, fmt.Errorf("transfer %s -> %s: %w: %w", from, to, store.ErrInvalid, err)
+	if err := store.ValidateTransferAmount(from, to, amount); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", err, store.ErrInvalid)
 	}
 	if from == to {
 		return nil, nil, fmt.Errorf("transfer %s -> %s: same key: %w", from, to, store.ErrInvalid)

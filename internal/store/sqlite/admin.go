@@ -11,7 +11,7 @@ import (
 
 const adminColumns = `id, hash, prefix, suffix, name, role, created_at, created_by, revoked, revoked_at, last_used`
 
-func scanAdmin(sc interface{ Scan(...any) error }) (*store.AdminKey, error) {
+func scanAdmin(sc scanner) (*store.AdminKey, error) {
 	var (
 		k                            store.AdminKey
 		hash                         []byte
@@ -82,20 +82,7 @@ func (s *Store) ListAdminKeys(ctx context.Context) ([]*store.AdminKey, error) {
 	if err := s.sync(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT "+adminColumns+" FROM admin_keys ORDER BY created_at, id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.AdminKey
-	for rows.Next() {
-		k, err := scanAdmin(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return readAdminKeys(ctx, s.rdb)
 }
 
 // UpdateAdminKey applies fn to a copy of the key. The read, fn and the

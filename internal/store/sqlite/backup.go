@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -82,87 +81,33 @@ type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func readLedger(ctx context.Context, q queryer, lastSeq int64) ([]store.Entry, error) {
-	rows, err := q.QueryContext(ctx, `SELECT seq, time, key_id, kind, delta, balance_after, tool, call_id, item,
-		request_id, counterparty, actor, note FROM ledger WHERE seq <= ? ORDER BY seq`, lastSeq)
+// queryAll runs query on q and scans every row with scan.
+func queryAll[T any](ctx context.Context, q queryer, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		var (
-			e    store.Entry
-			t    int64
-			kind string
-		)
-		if err := rows.Scan(&e.Seq, &t, &e.KeyID, &kind, &e.Delta, &e.BalanceAfter, &e.Tool, &e.CallID, &e.Item,
-			&e.RequestID, &e.Counterparty, &e.Actor, &e.Note); err != nil {
-			return nil, err
-		}
-		e.Time, e.Kind = fromNanos(t), store.EntryKind(kind)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, scan)
+}
+
+func readLedger(ctx context.Context, q queryer, lastSeq int64) ([]store.Entry, error) {
+	return queryAll(ctx, q, scanEntry, "SELECT "+ledgerColumns+" FROM ledger WHERE seq <= ? ORDER BY seq", lastSeq)
 }
 
 func readAdminKeys(ctx context.Context, q queryer) ([]*store.AdminKey, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+adminColumns+" FROM admin_keys ORDER BY created_at, id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*store.AdminKey
-	for rows.Next() {
-		k, err := scanAdmin(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, k)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanAdmin, "SELECT "+adminColumns+" FROM admin_keys ORDER BY created_at, id")
 }
 
 func readSettings(ctx context.Context, q queryer) ([]store.Setting, error) {
-	rows, err := q.QueryContext(ctx, "SELECT name, value FROM settings ORDER BY name")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Setting
-	for rows.Next() {
-		var st store.Setting
-		if err := rows.Scan(&st.Name, &st.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, st)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanSetting, "SELECT name, value FROM settings ORDER BY name")
+}
+
+func scanSetting(sc scanner) (store.Setting, error) {
+	var st store.Setting
+	err := sc.Scan(&st.Name, &st.Value)
+	return st, err
 }
 
 func readAudit(ctx context.Context, q queryer) ([]store.AuditEvent, error) {
-	rows, err := q.QueryContext(ctx, "SELECT seq, time, type, actor, request_id, key_mask, message, metadata FROM audit ORDER BY seq")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
-		var (
-			e    store.AuditEvent
-			t    int64
-			meta sql.NullString
-		)
-		if err := rows.Scan(&e.Seq, &t, &e.Type, &e.Actor, &e.RequestID, &e.KeyMask, &e.Message, &meta); err != nil {
-			return nil, err
-		}
-		e.Time = fromNanos(t)
-		if meta.Valid {
-			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
-				return nil, fmt.Errorf("audit %d metadata: %w", e.Seq, err)
-			}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, q, scanAudit, "SELECT "+auditColumns+" FROM audit ORDER BY seq")
 }

@@ -3,14 +3,11 @@ package sqlite
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/paygate/paygate/internal/credits"
@@ -181,29 +178,13 @@ func (s *Store) loadKeys(ctx context.Context) error {
 	return arows.Err()
 }
 
-// normalize fills defaults and checks what the store itself relies on.
+// normalize is store.NormalizeKey with the bound of the mask a key row
+// keeps inline.
 func normalize(k *store.Key) error {
-	k.Namespace = strings.ToLower(strings.TrimSpace(k.Namespace))
-	if k.Namespace == "" {
-		k.Namespace = "default"
-	}
 	if len(k.Prefix) > 255 {
 		return errors.New("key prefix longer than 255 bytes")
 	}
-	if k.Hash == (store.Hash{}) {
-		return errors.New("key hash is empty")
-	}
-	if k.Revoked && k.RevokedAt.IsZero() {
-		return errors.New("revoked key needs RevokedAt")
-	}
-	return credits.Validate(k.SpendingLimit)
-}
-
-// newKeyID returns "key_" + 16 random hex digits.
-func newKeyID() string {
-	var b [8]byte
-	rand.Read(b[:])
-	return "key_" + hex.EncodeToString(b[:])
+	return store.NormalizeKey(k)
 }
 
 // CreateKey stores k and grants initial credits in one commit.
@@ -219,17 +200,8 @@ func (s *Store) createKey(ctx context.Context, in *store.Key, initial credits.Cr
 	if err := credits.Validate(initial); err != nil {
 		return nil, store.Account{}, fmt.Errorf("initial credits: %w", err)
 	}
-	k := in.Clone()
-	if k.ID == "" {
-		k.ID = newKeyID()
-	}
 	now := s.now()
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = now
-	}
-	if k.Revoked && k.RevokedAt.IsZero() {
-		k.RevokedAt = now
-	}
+	k := store.NewKeyFrom(in, now)
 	if err := normalize(k); err != nil {
 		return nil, store.Account{}, fmt.Errorf("create key %s: %w", k.ID, err)
 	}
@@ -384,16 +356,8 @@ func (s *Store) RotateKey(ctx context.Context, id string, h store.Hash, prefix, 
 
 // checkUpdate refuses what UpdateKey may not change. Called with s.mu held.
 func (s *Store) checkUpdate(old, k *store.Key) error {
-	switch {
-	case k.ID != old.ID:
-		return fmt.Errorf("id cannot change: %w", store.ErrConflict)
-	case k.Hash != old.Hash:
-		return fmt.Errorf("hash cannot change (use RotateKey): %w", store.ErrConflict)
-	case old.Revoked && !k.Revoked:
-		return fmt.Errorf("revocation is permanent: %w", store.ErrConflict)
-	}
-	if k.Revoked && !old.Revoked && k.RevokedAt.IsZero() {
-		k.RevokedAt = s.now()
+	if err := store.CheckKeyUpdate(old, k, s.now); err != nil {
+		return err
 	}
 	if k.Alias != "" && k.Alias != old.Alias {
 		if o := s.keys.byAlias[k.Alias]; o != nil && o.id != k.ID {
@@ -486,7 +450,7 @@ func (s *Store) ListKeys(_ context.Context, f store.KeyFilter) ([]store.KeyView,
 		default:
 			return nil, 0, fmt.Errorf("list keys: unknown status %q", f.Status)
 		}
-		if len(f.Tags) > 0 && !tagsMatch(r.tags(), f.Tags) {
+		if len(f.Tags) > 0 && !f.MatchTags(r.tags()) {
 			continue
 		}
 		a := s.locks.snapshot(r)
@@ -512,38 +476,14 @@ func (s *Store) ListKeys(_ context.Context, f store.KeyFilter) ([]store.KeyView,
 	default:
 		return nil, 0, fmt.Errorf("list keys: unknown sort %q", f.SortBy)
 	}
-	slices.SortFunc(hits, func(a, b hit) int {
-		c := by(&a, &b)
-		if c == 0 {
-			c = strings.Compare(a.r.id, b.r.id) // stable pages
-		}
-		if f.Desc {
-			return -c
-		}
-		return c
-	})
-	total := len(hits)
-	lo := min(max(f.Offset, 0), total)
-	hi := total
-	if f.Limit > 0 {
-		hi = min(lo+f.Limit, total)
-	}
-	out := make([]store.KeyView, 0, hi-lo)
-	for _, h := range hits[lo:hi] {
+	page := store.SortPage(&f, hits, by, func(h *hit) string { return h.r.id })
+	out := make([]store.KeyView, 0, len(page))
+	for _, h := range page {
 		out = append(out, store.KeyView{Key: x.key(h.r), Account: h.a.public()})
 	}
-	return out, total, nil
+	return out, len(hits), nil
 }
 
 func hasPrefixFold(s, lowerPrefix string) bool {
 	return len(s) >= len(lowerPrefix) && strings.EqualFold(s[:len(lowerPrefix)], lowerPrefix)
-}
-
-func tagsMatch(have, want map[string]string) bool {
-	for k, v := range want {
-		if hv, ok := have[k]; !ok || hv != v {
-			return false
-		}
-	}
-	return true
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -10,28 +9,15 @@ import (
 	"github.com/paygate/paygate/internal/store"
 )
 
-var errNoItems = errors.New("reservation has no items")
-
 // Reserve charges every item of r or none, in one atomic step against
 // memory, and queues one charge line per item.
 func (s *Store) Reserve(ctx context.Context, r store.Reservation) (*store.Receipt, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	if len(r.Items) == 0 {
-		return nil, fmt.Errorf("reserve call %s: %w", r.CallID, errNoItems)
-	}
-	if r.CallID == "" {
-		return nil, errors.New("reserve: empty call id")
-	}
-	for _, it := range r.Items {
-		if err := credits.Validate(it.Amount); err != nil {
-			return nil, fmt.Errorf("reserve call %s: amount for %s: %w", r.CallID, it.Tool, err)
-		}
-	}
-	total, err := r.Total()
+	total, err := store.ValidateReservation(&r)
 	if err != nil {
-		return nil, fmt.Errorf("reserve call %s: %w", r.CallID, err)
+		return nil, err
 	}
 	now := r.Now
 	if now.IsZero() {
@@ -232,22 +218,9 @@ func (s *Store) TopUp(ctx context.Context, keyID string, amount credits.Credits,
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	switch kind {
-	case "":
-		kind = store.EntryTopUp
-	case store.EntryTopUp, store.EntryGrant, store.EntryAdjustment:
-	default:
-		return nil, fmt.Errorf("top up key %s: kind %q not allowed", keyID, kind)
-	}
-	mag := amount
-	if kind == store.EntryAdjustment && amount < 0 {
-		mag = -amount
-	}
-	if err := credits.Validate(mag); err != nil || amount == 0 {
-		if err == nil {
-			err = errors.New("amount must not be zero")
-		}
-		return nil, fmt.Errorf("top up key %s: %w", keyID, err)
+	kind, err := store.ValidateTopUp(keyID, amount, kind)
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	s.mu.RLock()
@@ -283,11 +256,8 @@ func (s *Store) Transfer(ctx context.Context, from, to string, amount credits.Cr
 	if err := s.usable(); err != nil {
 		return nil, nil, err
 	}
-	if err := credits.Validate(amount); err != nil || amount == 0 {
-		if err == nil {
-			err = errors.New("amount must be positive")
-		}
-		return nil, nil, fmt.Errorf("transfer %s -> %s: %w", from, to, err)
+	if err := store.ValidateTransferAmount(from, to, amount); err != nil {
+		return nil, nil, err
 	}
 	if from == to {
 		return nil, nil, fmt.Errorf("transfer %s -> %s: same key: %w", from, to, store.ErrConflict)

@@ -60,6 +60,75 @@ func (w *where) sql(desc bool, limit int) string {
 	return b.String()
 }
 
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(...any) error }
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+const ledgerColumns = `seq, time, key_id, kind, delta, balance_after, tool, call_id, item, request_id, counterparty, actor, note`
+
+func scanEntry(sc scanner) (store.Entry, error) {
+	var (
+		e    store.Entry
+		t    int64
+		kind string
+	)
+	if err := sc.Scan(&e.Seq, &t, &e.KeyID, &kind, &e.Delta, &e.BalanceAfter, &e.Tool, &e.CallID, &e.Item,
+		&e.RequestID, &e.Counterparty, &e.Actor, &e.Note); err != nil {
+		return e, err
+	}
+	e.Time, e.Kind = fromNanos(t), store.EntryKind(kind)
+	return e, nil
+}
+
+func scanUsage(sc scanner) (store.UsageRecord, error) {
+	var (
+		u   store.UsageRecord
+		t   int64
+		rec []byte
+	)
+	if err := sc.Scan(&u.Seq, &t, &u.KeyID, &rec); err != nil {
+		return u, err
+	}
+	if err := decodeUsageRec(rec, &u); err != nil {
+		return u, fmt.Errorf("usage record %d: %w", u.Seq, err)
+	}
+	u.Time = fromNanos(t)
+	return u, nil
+}
+
+const auditColumns = `seq, time, type, actor, request_id, key_mask, message, metadata`
+
+func scanAudit(sc scanner) (store.AuditEvent, error) {
+	var (
+		e    store.AuditEvent
+		t    int64
+		meta sql.NullString
+	)
+	if err := sc.Scan(&e.Seq, &t, &e.Type, &e.Actor, &e.RequestID, &e.KeyMask, &e.Message, &meta); err != nil {
+		return e, err
+	}
+	e.Time = fromNanos(t)
+	if meta.Valid {
+		if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
+			return e, fmt.Errorf("audit %d metadata: %w", e.Seq, err)
+		}
+	}
+	return e, nil
+}
+
 // Entries returns ledger lines, including every line queued before the call.
 func (s *Store) Entries(ctx context.Context, f store.LedgerFilter) ([]store.Entry, error) {
 	if err := s.sync(ctx); err != nil {
@@ -78,27 +147,11 @@ func (s *Store) Entries(ctx context.Context, f store.LedgerFilter) ([]store.Entr
 	if f.AfterSeq > 0 {
 		w.add("seq > ?", f.AfterSeq)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, key_id, kind, delta, balance_after, tool, call_id, item,
-		request_id, counterparty, actor, note FROM ledger`+w.sql(f.Desc, f.Limit), w.args...)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+ledgerColumns+" FROM ledger"+w.sql(f.Desc, f.Limit), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger entries: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Entry
-	for rows.Next() {
-		var (
-			e    store.Entry
-			t    int64
-			kind string
-		)
-		if err := rows.Scan(&e.Seq, &t, &e.KeyID, &kind, &e.Delta, &e.BalanceAfter, &e.Tool, &e.CallID, &e.Item,
-			&e.RequestID, &e.Counterparty, &e.Actor, &e.Note); err != nil {
-			return nil, err
-		}
-		e.Time, e.Kind = fromNanos(t), store.EntryKind(kind)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, scanEntry)
 }
 
 // AppendUsage queues records; they are written within FlushInterval.
@@ -141,24 +194,7 @@ func (s *Store) Usage(ctx context.Context, f store.UsageFilter) ([]store.UsageRe
 	if err != nil {
 		return nil, fmt.Errorf("usage: %w", err)
 	}
-	defer rows.Close()
-	var out []store.UsageRecord
-	for rows.Next() {
-		var (
-			u   store.UsageRecord
-			t   int64
-			rec []byte
-		)
-		if err := rows.Scan(&u.Seq, &t, &u.KeyID, &rec); err != nil {
-			return nil, err
-		}
-		if err := decodeUsageRec(rec, &u); err != nil {
-			return nil, fmt.Errorf("usage record %d: %w", u.Seq, err)
-		}
-		u.Time = fromNanos(t)
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return collect(rows, scanUsage)
 }
 
 // AppendAudit queues events; they are written within FlushInterval.
@@ -190,31 +226,11 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEv
 	if f.AfterSeq > 0 {
 		w.add("seq > ?", f.AfterSeq)
 	}
-	rows, err := s.rdb.QueryContext(ctx, `SELECT seq, time, type, actor, request_id, key_mask, message, metadata FROM audit`+
-		w.sql(f.Desc, f.Limit), w.args...)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit"+w.sql(f.Desc, f.Limit), w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	defer rows.Close()
-	var out []store.AuditEvent
-	for rows.Next() {
-		var (
-			e    store.AuditEvent
-			t    int64
-			meta sql.NullString
-		)
-		if err := rows.Scan(&e.Seq, &t, &e.Type, &e.Actor, &e.RequestID, &e.KeyMask, &e.Message, &meta); err != nil {
-			return nil, err
-		}
-		e.Time = fromNanos(t)
-		if meta.Valid {
-			if err := json.Unmarshal([]byte(meta.String), &e.Metadata); err != nil {
-				return nil, fmt.Errorf("audit %d metadata: %w", e.Seq, err)
-			}
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return collect(rows, scanAudit)
 }
 
 // PruneAudit deletes events older than before, then all but the newest
