@@ -133,7 +133,14 @@ func (h *fakeHandler) HandleResponse(_ context.Context, _ *Session, _ *http.Requ
 	h.mu.Unlock()
 }
 
-func (h *fakeHandler) SessionClosed(sess *Session) { h.closed <- sess }
+// SessionClosed records sess; past the buffer (benchmarks open sessions by
+// the hundred thousand) it drops the record rather than block Close.
+func (h *fakeHandler) SessionClosed(sess *Session) {
+	select {
+	case h.closed <- sess:
+	default:
+	}
+}
 
 func (h *fakeHandler) notifications() []string {
 	h.mu.Lock()

@@ -119,7 +119,10 @@ func (w *callWindow) adopt(id string, c *callInfo) (*callInfo, string) {
 
 // loadCalls fills the window with the newest calls of the ledger.
 func (s *Store) loadCalls(ctx context.Context) error {
-	limit := s.calls.genSize
+	// Only the newest calls: a refund of an older one reads it from the
+	// ledger (the window is then incomplete), and a large window loaded at
+	// every start would be idle memory (a few MB per 30k calls).
+	limit := min(s.calls.genSize, startupCalls)
 	// Newest first: a call's refunds come before its charges, and its items
 	// arrive last to first, so item 0 closes a complete call.
 	rows, err := s.wdb.QueryContext(ctx, `SELECT call_id, key_id, kind, item, delta, time FROM ledger
@@ -175,6 +178,9 @@ func (s *Store) loadCalls(ctx context.Context) error {
 	s.calls.complete = n <= limit*2 && len(s.calls.cur) < limit
 	return nil
 }
+
+// startupCalls bounds how many recent calls Open loads into the window.
+const startupCalls = 4096
 
 // The call queries repeat the partial index's predicate (a non-empty call_id):
 // SQLite uses a partial index only when the query's WHERE clause implies
