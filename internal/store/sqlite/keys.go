@@ -227,7 +227,7 @@ func (s *Store) createKey(ctx context.Context, in *store.Key, initial credits.Cr
 	r := &rec{acct: opening, stripe: x.nextStripe()}
 	x.set(r, k)
 	x.add(r)
-	view := x.key(r)
+	view := x.peek(r)
 
 	// The key row, the grant line and the account row go in one batch,
 	// in that order.
@@ -389,7 +389,7 @@ func (s *Store) storeKey(ctx context.Context, r *rec, old, k *store.Key) (*store
 	if k.Alias != "" {
 		x.byAlias[k.Alias] = r
 	}
-	view := x.key(r)
+	view := x.peek(r)
 	op := &execOp{fn: func(x *wtx) error { return x.updateKey(&row) }}
 	b := s.w.lock()
 	b.execs = append(b.execs, op)
@@ -479,7 +479,7 @@ func (s *Store) ListKeys(_ context.Context, f store.KeyFilter) ([]store.KeyView,
 	page := store.SortPage(&f, hits, by, func(h *hit) string { return h.r.id })
 	out := make([]store.KeyView, 0, len(page))
 	for _, h := range page {
-		out = append(out, store.KeyView{Key: x.key(h.r), Account: h.a.public()})
+		out = append(out, store.KeyView{Key: x.peek(h.r), Account: h.a.public()})
 	}
 	return out, len(hits), nil
 }
