@@ -5,12 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/paygate/paygate/internal/backend"
 	"github.com/paygate/paygate/internal/mcp"
+	"github.com/paygate/paygate/internal/policy"
 )
 
 type bannerInfo struct {
@@ -124,8 +124,8 @@ func (a *App) dryRun(ctx context.Context, desc string) error {
 	}
 	pol := a.gw.Rules().Policy
 	type row struct {
-		Name    string `json:"name"`
-		Pricing any    `json:"pricing"`
+		Name    string          `json:"name"`
+		Pricing policy.ToolInfo `json:"pricing"`
 	}
 	var rows []row
 	for _, t := range tools {
@@ -141,10 +141,16 @@ func (a *App) dryRun(ctx context.Context, desc string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(a.io.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "TOOL\tPRICING\n")
+	fmt.Fprintf(tw, "TOOL\tCREDITS/CALL\tPER KB INPUT\tRATE LIMIT\n")
 	for _, r := range rows {
-		b, _ := json.Marshal(r.Pricing)
-		fmt.Fprintf(tw, "%s\t%s\n", r.Name, strings.Trim(string(b), "{}"))
+		perKB, limit := "-", "-"
+		if r.Pricing.CreditsPerKbInput > 0 {
+			perKB = fmt.Sprintf("+%d", r.Pricing.CreditsPerKbInput)
+		}
+		if r.Pricing.RateLimitPerMin > 0 {
+			limit = fmt.Sprintf("%d/min", r.Pricing.RateLimitPerMin)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", r.Name, r.Pricing.CreditsPerCall, perKB, limit)
 	}
 	tw.Flush()
 	fmt.Fprintf(a.io.Stdout, "\n%d tools discovered from %s (dry run: nothing was started)\n", len(rows), desc)

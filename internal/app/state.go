@@ -33,6 +33,10 @@ func (a *App) newLimiter() ratelimit.Limiter {
 // openStore opens the embedded store the config names.
 func (a *App) openStore(ctx context.Context) (store.Store, string, error) {
 	cfg := a.cfg
+	if cfg.DryRun { // a dry run touches neither the state file nor Redis
+		st, err := sqlite.Open(ctx, sqlite.Options{InMemory: true, Logger: a.log})
+		return st, "not opened (dry run)", err
+	}
 	if cfg.RedisURL != "" {
 		st, err := redisstore.Open(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Logger: a.log})
 		if err != nil {
