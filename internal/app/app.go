@@ -83,7 +83,8 @@ func (a *App) run(ctx context.Context) (err error) {
 			err = fmt.Errorf("close state: %w", cerr)
 		}
 	}()
-	defer a.startAudit(ctx)() // audit.go: summaries and retention; flushed before the store closes
+	defer a.startAudit(ctx)()          // audit.go: summaries and retention; flushed before the store closes
+	defer a.startUsageRetention(ctx)() // retention.go
 	adminShown, adminNote, err := a.bootstrapAdmin(ctx)
 	if err != nil {
 		return fmt.Errorf("admin key: %w", err)

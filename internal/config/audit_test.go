@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-func TestAuditSettings(t *testing.T) {
+// TestRecordSettings checks the audit trail's and the usage log's settings.
+func TestRecordSettings(t *testing.T) {
 	i64 := func(n int64) *int64 { return &n }
 	tests := []struct {
 		name   string
@@ -26,6 +27,12 @@ func TestAuditSettings(t *testing.T) {
 		{"unbounded", func(c *Config) { c.AuditRetentionDays, c.AuditMaxEvents = i64(0), i64(0) }, LevelWarning, "auditRetentionDays", "without bound"},
 		{"mode", func(c *Config) { c.AuditGateAllows = "sumary" }, LevelError, "auditGateAllows", `did you mean "summary"`},
 		{"interval too short", func(c *Config) { c.AuditSummaryInterval = Duration(time.Millisecond) }, LevelError, "auditSummaryInterval", "at least 1s"},
+		{"usage explicit", func(c *Config) { c.UsageRetentionDays, c.UsageMaxRecords = i64(7), i64(50_000) }, "", "", ""},
+		{"usage negative days", func(c *Config) { c.UsageRetentionDays = i64(-1) }, LevelError, "usageRetentionDays", "negative"},
+		{"usage too many days", func(c *Config) { c.UsageRetentionDays = i64(40000) }, LevelError, "usageRetentionDays", "at most"},
+		{"usage negative count", func(c *Config) { c.UsageMaxRecords = i64(-1) }, LevelError, "usageMaxRecords", "negative"},
+		{"usage tiny count", func(c *Config) { c.UsageMaxRecords = i64(10) }, LevelWarning, "usageMaxRecords", "small"},
+		{"usage unbounded", func(c *Config) { c.UsageRetentionDays, c.UsageMaxRecords = i64(0), i64(0) }, LevelWarning, "usageRetentionDays", "without bound"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,18 +55,24 @@ func TestAuditSettings(t *testing.T) {
 	}
 }
 
-func TestAuditEffectiveValues(t *testing.T) {
+func TestRecordEffectiveValues(t *testing.T) {
 	c := valid()
 	if c.AuditMaxAge() != 30*24*time.Hour || c.AuditMaxEventCount() != 100_000 || c.AuditAllowMode() != "summary" || c.AuditInterval() != time.Minute {
 		t.Fatalf("defaults: %v %v %v %v", c.AuditMaxAge(), c.AuditMaxEventCount(), c.AuditAllowMode(), c.AuditInterval())
 	}
+	if c.UsageMaxAge() != 90*24*time.Hour || c.UsageMaxRecordCount() != 10_000_000 {
+		t.Fatalf("usage defaults: %v %v", c.UsageMaxAge(), c.UsageMaxRecordCount())
+	}
 	cfg, ds, err := Load(LoadOptions{ConfigPath: "p.yaml", Env: testEnv, ReadFile: func(string) ([]byte, error) {
-		return []byte("serverCommand: srv\nstateFile: /tmp/s.db\nauditRetentionDays: 0\nauditMaxEvents: 2000\nauditGateAllows: none\nauditSummaryInterval: 10s\n"), nil
+		return []byte("serverCommand: srv\nstateFile: /tmp/s.db\nauditRetentionDays: 0\nauditMaxEvents: 2000\nauditGateAllows: none\nauditSummaryInterval: 10s\nusageRetentionDays: 0\nusageMaxRecords: 5000\n"), nil
 	}})
 	if err != nil || HasErrors(ds) {
 		t.Fatalf("load: %v %v", err, ds)
 	}
 	if cfg.AuditMaxAge() != 0 || cfg.AuditMaxEventCount() != 2000 || cfg.AuditAllowMode() != "none" || cfg.AuditInterval() != 10*time.Second {
 		t.Fatalf("loaded: %v %v %v %v", cfg.AuditMaxAge(), cfg.AuditMaxEventCount(), cfg.AuditAllowMode(), cfg.AuditInterval())
+	}
+	if cfg.UsageMaxAge() != 0 || cfg.UsageMaxRecordCount() != 5000 {
+		t.Fatalf("loaded usage: %v %v", cfg.UsageMaxAge(), cfg.UsageMaxRecordCount())
 	}
 }

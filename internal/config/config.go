@@ -235,6 +235,15 @@ type Config struct {
 	// LogLevel is "debug", "info", "warn", "error" or "silent". Default "info".
 	LogLevel string `json:"logLevel"`
 
+	// ── Usage log retention (usage.go) ───────────────────────────────────
+
+	// UsageRetentionDays deletes usage records older than this; nil means
+	// DefaultUsageRetentionDays, 0 keeps them regardless of age.
+	UsageRetentionDays *int64 `json:"usageRetentionDays,omitempty"`
+	// UsageMaxRecords keeps at most this many newest usage records; nil
+	// means DefaultUsageMaxRecords, 0 means no count limit.
+	UsageMaxRecords *int64 `json:"usageMaxRecords,omitempty"`
+
 	// ── Audit trail (audit.go) ───────────────────────────────────────────
 
 	// AuditRetentionDays deletes audit events older than this; nil means

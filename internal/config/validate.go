@@ -27,6 +27,7 @@ func (c *Config) Validate() []Diagnostic {
 	c.validateWebhooks(&ds)
 	c.validateLogging(&ds)
 	c.validateAudit(&ds)
+	c.validateUsage(&ds)
 	return ds
 }
 

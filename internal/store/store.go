@@ -435,6 +435,11 @@ type Ledger interface {
 type Usage interface {
 	AppendUsage(recs ...UsageRecord)
 	Usage(ctx context.Context, f UsageFilter) ([]UsageRecord, error)
+	// PruneUsage deletes records older than before and keeps at most keep
+	// newest (0: no count limit), in small steps that never hold money
+	// writes up for long. Returns how many were deleted. Seqs of later
+	// records keep increasing. The ledger is never pruned: it is the money.
+	PruneUsage(ctx context.Context, before time.Time, keep int) (int, error)
 }
 
 // Audit stores the audit trail (asynchronous append, like Usage).

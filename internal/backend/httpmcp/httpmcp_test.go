@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,8 +130,20 @@ func sessionOf(t *testing.T, rec *recorder) string {
 }
 
 func TestSessionExpiryReinitializes(t *testing.T) {
-	b, rec, _, _ := startSDK(t, Config{Name: "expiring"})
+	// The GET stream also learns of the DELETE and would renew the session
+	// itself, racing the call: the stream is made to be open before the
+	// DELETE, and a long reconnect backoff leaves the 404 path to the call,
+	// which is what this test is about.
+	b, rec, _, _ := startSDK(t, Config{Name: "expiring", BackoffMin: time.Minute, BackoffMax: time.Minute})
 	old := sessionOf(t, rec)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if slices.ContainsFunc(rec.exchanges(), func(e exchange) bool { return e.Method == http.MethodGet }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the GET stream never opened")
+		}
+	}
 	// The server forgets the session (as after a restart or a timeout).
 	req, _ := http.NewRequest(http.MethodDelete, b.cfg.URL, nil)
 	req.Header.Set(hdrSession, old)

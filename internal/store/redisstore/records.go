@@ -352,6 +352,55 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEv
 	return out, err
 }
 
+// PruneUsage trims the usage stream: records older than before (read
+// from the oldest until the first newer one; instances flush in batches,
+// so the cut is exact to a flush interval), then all but the newest keep.
+// Seqs come from their own counter, so they keep increasing.
+func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	if err := s.flush(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	if !before.IsZero() {
+		minID, old := "", false
+		err := s.walkStream(ctx, s.k.usage, 0, false, func(m redis.XMessage) bool {
+			var d usageDoc
+			if _, err := docOf(m, &d); err == nil && !fromNanos(d.Time).Before(before) {
+				minID = m.ID
+				return false
+			}
+			old = true
+			return true
+		})
+		if err != nil {
+			return 0, err
+		}
+		var d int64
+		switch {
+		case !old:
+		case minID == "": // every record is old
+			d, err = s.rdb.XTrimMaxLen(ctx, s.k.usage, 0).Result()
+		default:
+			d, err = s.rdb.XTrimMinID(ctx, s.k.usage, minID).Result()
+		}
+		if err != nil {
+			return 0, s.unavailable("prune usage", err)
+		}
+		n += int(d)
+	}
+	if keep > 0 {
+		d, err := s.rdb.XTrimMaxLen(ctx, s.k.usage, int64(keep)).Result()
+		if err != nil {
+			return n, s.unavailable("prune usage", err)
+		}
+		n += int(d)
+	}
+	return n, nil
+}
+
 // PruneAudit deletes events older than before, then all but the newest
 // keep (0: no count limit).
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int, error) {

@@ -197,6 +197,64 @@ func (s *Store) Usage(ctx context.Context, f store.UsageFilter) ([]store.UsageRe
 	return collect(rows, scanUsage)
 }
 
+// pruneStep is how many usage rows one PruneUsage transaction deletes: a
+// few milliseconds of the writer, so charges queued behind it barely wait.
+const pruneStep = 2000
+
+// PruneUsage deletes usage rows older than before, then all but the
+// newest keep, pruneStep rows per commit. The newest row always stays:
+// usage seqs are rowids, and an empty table would hand them out again.
+func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int, error) {
+	if err := s.sync(ctx); err != nil { // records appended earlier are prunable too
+		return 0, err
+	}
+	var maxSeq, cutoff int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM usage").Scan(&maxSeq)
+	if err == nil && keep > 0 {
+		err = s.rdb.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM usage ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)", keep).Scan(&cutoff)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("prune usage: %w", err)
+	}
+	total := 0
+	step := func(query string, args ...any) error {
+		for {
+			var n int64
+			err := s.w.exec(ctx, func(x *wtx) error {
+				res, err := x.exec(query, args...)
+				if err != nil {
+					return err
+				}
+				n, err = res.RowsAffected()
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("prune usage: %w", err)
+			}
+			total += int(n)
+			if n < pruneStep {
+				return nil
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if !before.IsZero() && maxSeq > 0 {
+		if err := step("DELETE FROM usage WHERE seq IN (SELECT seq FROM usage WHERE time < ? AND seq < ? LIMIT ?)",
+			before.UnixNano(), maxSeq, pruneStep); err != nil {
+			return total, err
+		}
+	}
+	if cutoff > 0 {
+		if err := step("DELETE FROM usage WHERE seq IN (SELECT seq FROM usage WHERE seq <= ? ORDER BY seq LIMIT ?)",
+			cutoff, pruneStep); err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
 // AppendAudit queues events; they are written within FlushInterval.
 func (s *Store) AppendAudit(evs ...store.AuditEvent) {
 	if len(evs) == 0 || s.closed.Load() {

@@ -70,8 +70,8 @@ CREATE UNIQUE INDEX ledger_call ON ledger(call_id, item, kind) WHERE call_id <> 
 -- Usage rows are written for every gate decision, so they are as cheap to
 -- insert as the queries allow: the columns the indexes need (by key, by
 -- time), and the rest of the record as one compact JSON document (rec),
--- which rare queries by tool or namespace read with json_extract. Rows are
--- never deleted, so the rowid never goes back.
+-- which rare queries by tool or namespace read with json_extract. Retention
+-- deletes old rows but always keeps the newest, so the rowid never goes back.
 CREATE TABLE usage (
 	seq    INTEGER PRIMARY KEY,
 	time   INTEGER NOT NULL,

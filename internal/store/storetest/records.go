@@ -78,6 +78,37 @@ func testUsage(f *fixture) {
 			}
 		}
 	}
+
+	// Prune by age: records before T0+2m go.
+	n, err := f.st.PruneUsage(f.ctx, T0.Add(2*time.Minute), 0)
+	if err != nil || n != 2 {
+		t.Fatalf("prune usage by age: %d, %v", n, err)
+	}
+	// Prune by count: keep the newest of the 2 left.
+	if n, err = f.st.PruneUsage(f.ctx, time.Time{}, 1); err != nil || n != 1 {
+		t.Fatalf("prune usage by count: %d, %v", n, err)
+	}
+	left, err := f.st.Usage(f.ctx, store.UsageFilter{})
+	if err != nil || len(left) != 1 || left[0].Seq != all[3].Seq {
+		t.Fatalf("usage after prune: %+v %v", left, err)
+	}
+	// Nothing to do is not an error.
+	if n, err = f.st.PruneUsage(f.ctx, T0, 5); err != nil || n != 0 {
+		t.Fatalf("prune usage, nothing to prune: %d, %v", n, err)
+	}
+	// Pruning everything old (a store may keep the newest record to keep
+	// its seqs going) leaves later records with higher seqs.
+	if _, err := f.st.PruneUsage(f.ctx, T0.Add(time.Hour), 0); err != nil {
+		t.Fatalf("prune all usage: %v", err)
+	}
+	f.st.AppendUsage(store.UsageRecord{Time: T0.Add(time.Hour), KeyID: "key_a", Method: "tools/call", Tool: "late", Allowed: true})
+	eventually(t, "usage after prune", func() error {
+		got, err := f.st.Usage(f.ctx, store.UsageFilter{Tool: "late"})
+		if err == nil && (len(got) != 1 || got[0].Seq <= all[3].Seq) {
+			err = fmt.Errorf("got %+v, want one record with seq > %d", got, all[3].Seq)
+		}
+		return err
+	})
 }
 
 func testAudit(f *fixture) {
