@@ -51,27 +51,12 @@ func (c *Config) AuditInterval() time.Duration {
 }
 
 func (c *Config) validateAudit(ds *diags) {
-	if d := c.AuditRetentionDays; d != nil {
-		switch {
-		case *d < 0:
-			ds.errorf("auditRetentionDays", "must not be negative (0 keeps events regardless of age), got %d", *d)
-		case *d > 36500:
-			ds.errorf("auditRetentionDays", "must be at most 36500 days, got %d", *d)
-		}
-	}
-	if n := c.AuditMaxEvents; n != nil {
-		switch {
-		case *n < 0:
-			ds.errorf("auditMaxEvents", "must not be negative (0 means no count limit), got %d", *n)
-		case *n > 0 && *n < 1000:
-			ds.warnf("auditMaxEvents", "%d events is small; summaries and denials may push admin actions out of the trail within minutes", *n)
-		case *n > 1_000_000_000:
-			ds.errorf("auditMaxEvents", "must be at most 1000000000, got %d", *n)
-		}
-	}
-	if c.AuditRetentionDays != nil && *c.AuditRetentionDays == 0 && c.AuditMaxEvents != nil && *c.AuditMaxEvents == 0 {
-		ds.warnf("auditRetentionDays", "with auditMaxEvents 0 too, the audit trail grows without bound")
-	}
+	validateRetention(ds, retention{
+		daysKey: "auditRetentionDays", days: c.AuditRetentionDays,
+		countKey: "auditMaxEvents", count: c.AuditMaxEvents, maxCount: 1_000_000_000, unit: "events",
+		small: "summaries and denials may push admin actions out of the trail within minutes",
+		what:  "the audit trail",
+	})
 	if c.AuditGateAllows != "" {
 		checkEnum(ds, "auditGateAllows", c.AuditGateAllows, AuditGateAllowModes)
 	}
@@ -82,5 +67,38 @@ func (c *Config) validateAudit(ds *diags) {
 		ds.errorf("auditSummaryInterval", "must be at least 1s, got %s", c.AuditSummaryInterval)
 	case s > 24*time.Hour:
 		ds.errorf("auditSummaryInterval", "must be at most 24h, got %s", c.AuditSummaryInterval)
+	}
+}
+
+// retention is a pair of record-retention settings: an age in days and a
+// count (nil: the default; 0: no limit).
+type retention struct {
+	daysKey, countKey string
+	days, count       *int64
+	maxCount          int64
+	unit, small, what string
+}
+
+func validateRetention(ds *diags, r retention) {
+	if d := r.days; d != nil {
+		switch {
+		case *d < 0:
+			ds.errorf(r.daysKey, "must not be negative (0 keeps %s regardless of age), got %d", r.unit, *d)
+		case *d > 36500:
+			ds.errorf(r.daysKey, "must be at most 36500 days, got %d", *d)
+		}
+	}
+	if n := r.count; n != nil {
+		switch {
+		case *n < 0:
+			ds.errorf(r.countKey, "must not be negative (0 means no count limit), got %d", *n)
+		case *n > 0 && *n < 1000:
+			ds.warnf(r.countKey, "%d %s is small; %s", *n, r.unit, r.small)
+		case *n > r.maxCount:
+			ds.errorf(r.countKey, "must be at most %d, got %d", r.maxCount, *n)
+		}
+	}
+	if r.days != nil && *r.days == 0 && r.count != nil && *r.count == 0 {
+		ds.warnf(r.daysKey, "with %s 0 too, %s grows without bound", r.countKey, r.what)
 	}
 }

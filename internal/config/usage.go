@@ -31,25 +31,10 @@ func (c *Config) UsageMaxRecordCount() int {
 }
 
 func (c *Config) validateUsage(ds *diags) {
-	if d := c.UsageRetentionDays; d != nil {
-		switch {
-		case *d < 0:
-			ds.errorf("usageRetentionDays", "must not be negative (0 keeps records regardless of age), got %d", *d)
-		case *d > 36500:
-			ds.errorf("usageRetentionDays", "must be at most 36500 days, got %d", *d)
-		}
-	}
-	if n := c.UsageMaxRecords; n != nil {
-		switch {
-		case *n < 0:
-			ds.errorf("usageMaxRecords", "must not be negative (0 means no count limit), got %d", *n)
-		case *n > 0 && *n < 1000:
-			ds.warnf("usageMaxRecords", "%d records is small; /usage and /keys/usage will only see the last few minutes of traffic", *n)
-		case *n > 10_000_000_000:
-			ds.errorf("usageMaxRecords", "must be at most 10000000000, got %d", *n)
-		}
-	}
-	if c.UsageRetentionDays != nil && *c.UsageRetentionDays == 0 && c.UsageMaxRecords != nil && *c.UsageMaxRecords == 0 {
-		ds.warnf("usageRetentionDays", "with usageMaxRecords 0 too, the usage log grows without bound (about 300 bytes per call)")
-	}
+	validateRetention(ds, retention{
+		daysKey: "usageRetentionDays", days: c.UsageRetentionDays,
+		countKey: "usageMaxRecords", count: c.UsageMaxRecords, maxCount: 10_000_000_000, unit: "records",
+		small: "/usage and /keys/usage will only see the last few minutes of traffic",
+		what:  "the usage log (about 300 bytes per call)",
+	})
 }

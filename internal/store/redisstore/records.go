@@ -357,14 +357,7 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEv
 // so the cut is exact to a flush interval), then all but the newest keep.
 // Seqs come from their own counter, so they keep increasing.
 func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int, error) {
-	if err := s.usable(); err != nil {
-		return 0, err
-	}
-	if err := s.flush(ctx); err != nil {
-		return 0, err
-	}
-	n := 0
-	if !before.IsZero() {
+	return s.prune(ctx, s.k.usage, "prune usage", before, keep, func() (int64, error) {
 		minID, old := "", false
 		err := s.walkStream(ctx, s.k.usage, 0, false, func(m redis.XMessage) bool {
 			var d usageDoc
@@ -375,43 +368,21 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int
 			old = true
 			return true
 		})
-		if err != nil {
-			return 0, err
-		}
-		var d int64
 		switch {
-		case !old:
+		case err != nil || !old:
+			return 0, err
 		case minID == "": // every record is old
-			d, err = s.rdb.XTrimMaxLen(ctx, s.k.usage, 0).Result()
+			return s.rdb.XTrimMaxLen(ctx, s.k.usage, 0).Result()
 		default:
-			d, err = s.rdb.XTrimMinID(ctx, s.k.usage, minID).Result()
+			return s.rdb.XTrimMinID(ctx, s.k.usage, minID).Result()
 		}
-		if err != nil {
-			return 0, s.unavailable("prune usage", err)
-		}
-		n += int(d)
-	}
-	if keep > 0 {
-		d, err := s.rdb.XTrimMaxLen(ctx, s.k.usage, int64(keep)).Result()
-		if err != nil {
-			return n, s.unavailable("prune usage", err)
-		}
-		n += int(d)
-	}
-	return n, nil
+	})
 }
 
 // PruneAudit deletes events older than before, then all but the newest
 // keep (0: no count limit).
 func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int, error) {
-	if err := s.usable(); err != nil {
-		return 0, err
-	}
-	if err := s.flush(ctx); err != nil {
-		return 0, err
-	}
-	n := 0
-	if !before.IsZero() {
+	return s.prune(ctx, s.k.audit, "prune audit", before, keep, func() (int64, error) {
 		var old []string
 		err := s.walkStream(ctx, s.k.audit, 0, false, func(m redis.XMessage) bool {
 			var d auditDoc
@@ -420,21 +391,37 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int
 			}
 			return true
 		})
-		if err != nil {
-			return 0, err
+		var n int64
+		for lo := 0; lo < len(old) && err == nil; lo += 500 {
+			var d int64
+			d, err = s.rdb.XDel(ctx, s.k.audit, old[lo:min(lo+500, len(old))]...).Result()
+			n += d
 		}
-		for lo := 0; lo < len(old); lo += 500 {
-			d, err := s.rdb.XDel(ctx, s.k.audit, old[lo:min(lo+500, len(old))]...).Result()
-			if err != nil {
-				return n, s.unavailable("prune audit", err)
-			}
-			n += int(d)
+		return n, err
+	})
+}
+
+// prune runs a stream's retention: byAge deletes what is older than the
+// cut (when there is one), then all but the newest keep go.
+func (s *Store) prune(ctx context.Context, stream, what string, before time.Time, keep int, byAge func() (int64, error)) (int, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	if err := s.flush(ctx); err != nil {
+		return 0, err
+	}
+	n := 0
+	if !before.IsZero() {
+		d, err := byAge()
+		n += int(d)
+		if err != nil {
+			return n, s.unavailable(what, err)
 		}
 	}
 	if keep > 0 {
-		d, err := s.rdb.XTrimMaxLen(ctx, s.k.audit, int64(keep)).Result()
+		d, err := s.rdb.XTrimMaxLen(ctx, stream, int64(keep)).Result()
 		if err != nil {
-			return n, s.unavailable("prune audit", err)
+			return n, s.unavailable(what, err)
 		}
 		n += int(d)
 	}
