@@ -12,7 +12,7 @@ import (
 // charge refuse a call the pre-check let through, the client gets the same
 // error data as if the pre-check had refused it: the call's price (not a
 // call count), the key's balance (not 0, not a remaining budget), and
-// failedIndex for batches. Only retryAfter of quotas may be missing.
+// failedIndex for batches, and a quota's retryAfter.
 func TestLimitDenialMatchesPrecheck(t *testing.T) {
 	price := policy.Settings{DefaultPrice: ptr[int64](3)}
 	for _, tc := range []struct {
@@ -28,7 +28,10 @@ func TestLimitDenialMatchesPrecheck(t *testing.T) {
 			&store.LimitError{Kind: store.ErrSpendingLimit, Need: 3, Have: 1, Detail: "spending limit 10, spent 9"}},
 		{"daily_call_quota", false,
 			func(k *store.Key, a *store.Account) { k.Quota = &store.Quota{DailyCalls: 2}; a.DailyCalls = 2 },
-			&store.LimitError{Kind: store.ErrQuotaExceeded, Need: 1, Have: 0, Detail: "daily call quota 2 reached"}},
+			&store.LimitError{Kind: store.ErrQuotaExceeded, Need: 1, Have: 0, Detail: "daily call quota 2 reached", Period: store.QuotaDaily}},
+		{"monthly_credit_quota", false,
+			func(k *store.Key, a *store.Account) { k.Quota = &store.Quota{MonthlyCredits: 5}; a.MonthlyCredits = 4 },
+			&store.LimitError{Kind: store.ErrQuotaExceeded, Need: 3, Have: 1, Detail: "monthly credit quota 5 reached", Period: store.QuotaMonthly}},
 		{"insufficient", false,
 			func(_ *store.Key, a *store.Account) { a.Balance = 2 },
 			&store.LimitError{Kind: store.ErrInsufficientCredits, Need: 3, Have: 2}},
@@ -62,7 +65,6 @@ func TestLimitDenialMatchesPrecheck(t *testing.T) {
 			}
 			got := c2.LimitDenial(tc.err)
 			want, have := dataOf(t, ErrorFor(d, "/pricing").Data), dataOf(t, ErrorFor(got, "/pricing").Data)
-			delete(want, "retryAfter")
 			if len(want) != len(have) {
 				t.Fatalf("pre-check data %v\nreserve data   %v", want, have)
 			}

@@ -146,15 +146,21 @@ func FromLimitError(e *store.LimitError) *Denial {
 // from c so that it reads like the pre-check's denial: c's total as
 // Required (a call quota's Need counts calls, not credits), the balance
 // read at authentication as Remaining (insufficient credits keep the
-// store's fresher one), and the batch flag, so batches get failedIndex.
-// A quota's RetryAfter stays unset: the error does not say which period
-// ran out.
+// store's fresher one), the batch flag, so batches get failedIndex, and a
+// quota's RetryAfter (the end of its period).
 func (c *Call) LimitDenial(e *store.LimitError) *Denial {
 	d := FromLimitError(e)
 	if d == nil {
 		return nil
 	}
 	d.Required = c.Total
+	switch {
+	case e.Kind != store.ErrQuotaExceeded:
+	case e.Period == store.QuotaMonthly:
+		d.RetryAfter = nextMonth(c.Now).Sub(c.Now)
+	default:
+		d.RetryAfter = nextDay(c.Now).Sub(c.Now)
+	}
 	if e.Kind == store.ErrInsufficientCredits {
 		// The charge saw the balance: it is the freshest one there is.
 		c.Account.Balance, c.AccountLoaded = e.Have, true

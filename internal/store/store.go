@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/paygate/paygate/internal/credits"
@@ -231,6 +232,23 @@ type LimitError struct {
 	Need   credits.Credits // what the reservation needed
 	Have   credits.Credits // balance, remaining budget or remaining quota
 	Detail string          // e.g. "daily call quota 10 reached"
+	// Period is the quota's period for ErrQuotaExceeded: QuotaDaily or
+	// QuotaMonthly (UTC), so a refusal can say when to retry.
+	Period string
+}
+
+// LimitError periods.
+const (
+	QuotaDaily   = "day"
+	QuotaMonthly = "month"
+)
+
+// QuotaPeriod is the period of a quota named "daily …" or "monthly …".
+func QuotaPeriod(what string) string {
+	if strings.HasPrefix(what, "monthly") {
+		return QuotaMonthly
+	}
+	return QuotaDaily
 }
 
 func (e *LimitError) Error() string {

@@ -369,9 +369,10 @@ func (p *post) startSSELocked() {
 }
 
 // stageLocked records an exchange's response headers; later values of the
-// same header win.
+// same header win. Once the response has started streaming its headers are
+// being written (from p.header, not copied), so later ones are dropped.
 func (p *post) stageLocked(h http.Header) {
-	if len(h) == 0 {
+	if len(h) == 0 || p.started {
 		return
 	}
 	if p.header == nil && !p.batch {

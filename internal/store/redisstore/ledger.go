@@ -127,7 +127,7 @@ func (s *Store) Reserve(ctx context.Context, r store.Reservation) (*store.Receip
 			Detail: fmt.Sprintf("spending limit %s, spent %s", rep[3], rep[4])}
 	case "QUOTA":
 		return nil, &store.LimitError{Kind: store.ErrQuotaExceeded, Need: num(rep[1]), Have: num(rep[2]),
-			Detail: fmt.Sprintf("%s quota %s reached", rep[4], rep[3])}
+			Detail: fmt.Sprintf("%s quota %s reached", rep[4], rep[3]), Period: store.QuotaPeriod(fmt.Sprint(rep[4]))}
 	case "INSUF":
 		return nil, &store.LimitError{Kind: store.ErrInsufficientCredits, Need: num(rep[1]), Have: num(rep[2]),
 			Detail: fmt.Sprintf("balance %s, need %s", rep[2], rep[1])}

@@ -110,7 +110,7 @@ func checkLimits(a *account, l store.Limits, total credits.Credits, n int64) err
 	quota := func(limit, used, need int64, what string) error {
 		if limit > 0 && used+need > limit {
 			return &store.LimitError{Kind: store.ErrQuotaExceeded, Need: need, Have: max(limit-used, 0),
-				Detail: fmt.Sprintf("%s quota %d reached", what, limit)}
+				Detail: fmt.Sprintf("%s quota %d reached", what, limit), Period: store.QuotaPeriod(what)}
 		}
 		return nil
 	}

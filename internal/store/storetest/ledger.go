@@ -136,11 +136,12 @@ func testReserveQuotas(f *fixture) {
 		first      []credits.Credits // succeeds
 		second     []credits.Credits // refused
 		need, have credits.Credits
+		period     string
 	}{
-		{"daily calls", store.Quota{DailyCalls: 3}, []credits.Credits{1, 1}, []credits.Credits{1, 1}, 2, 1},
-		{"monthly calls", store.Quota{MonthlyCalls: 2, DailyCalls: 10}, []credits.Credits{1, 1}, []credits.Credits{1}, 1, 0},
-		{"daily credits", store.Quota{DailyCredits: 10}, []credits.Credits{4, 4}, []credits.Credits{3}, 3, 2},
-		{"monthly credits", store.Quota{MonthlyCredits: 10, DailyCredits: 100}, []credits.Credits{9}, []credits.Credits{2}, 2, 1},
+		{"daily calls", store.Quota{DailyCalls: 3}, []credits.Credits{1, 1}, []credits.Credits{1, 1}, 2, 1, store.QuotaDaily},
+		{"monthly calls", store.Quota{MonthlyCalls: 2, DailyCalls: 10}, []credits.Credits{1, 1}, []credits.Credits{1}, 1, 0, store.QuotaMonthly},
+		{"daily credits", store.Quota{DailyCredits: 10}, []credits.Credits{4, 4}, []credits.Credits{3}, 3, 2, store.QuotaDaily},
+		{"monthly credits", store.Quota{MonthlyCredits: 10, DailyCredits: 100}, []credits.Credits{9}, []credits.Credits{2}, 2, 1, store.QuotaMonthly},
 	}
 	for _, tc := range cases {
 		k := f.key(1000)
@@ -148,6 +149,9 @@ func testReserveQuotas(f *fixture) {
 		f.wait(f.must(f.st.Reserve(f.ctx, store.Reservation{KeyID: k.ID, CallID: k.ID + "-1", Now: T0, Items: items(tc.first...), Limits: lim})))
 		_, err := f.st.Reserve(f.ctx, store.Reservation{KeyID: k.ID, CallID: k.ID + "-2", Now: T0, Items: items(tc.second...), Limits: lim})
 		wantLimit(f.t, tc.name, err, store.ErrQuotaExceeded, tc.need, tc.have)
+		if le := (*store.LimitError)(nil); errors.As(err, &le) && le.Period != tc.period {
+			f.t.Fatalf("%s: period %q, want %q", tc.name, le.Period, tc.period)
+		}
 		if a := f.account(k.ID); a.Calls != int64(len(tc.first)) {
 			f.t.Fatalf("%s: refused reserve counted: %+v", tc.name, a)
 		}
