@@ -7,6 +7,8 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -101,19 +103,32 @@ func BuildGo(t testing.TB, importPath string) string {
 	v, _ := builds.LoadOrStore(importPath, &buildResult{})
 	b := v.(*buildResult)
 	b.once.Do(func() {
-		dir, err := os.MkdirTemp("", "paygate-testbin-")
-		if err != nil {
+		// One directory per import path, shared by every test process and
+		// every run, so test binaries do not pile up in the temp dir: each
+		// process builds afresh into a file of its own and renames it into
+		// place (a process already running the old file keeps it).
+		sum := sha256.Sum256([]byte(importPath))
+		dir := filepath.Join(os.TempDir(), "paygate-testbin", hex.EncodeToString(sum[:6]))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.err = err
 			return
 		}
-		b.path = filepath.Join(dir, filepath.Base(importPath))
-		cmd := exec.Command("go", "build", "-o", b.path, importPath)
+		name := filepath.Base(importPath)
+		tmp := filepath.Join(dir, fmt.Sprintf(".%s.%d.tmp", name, os.Getpid()))
+		cmd := exec.Command("go", "build", "-o", tmp, importPath)
 		cmd.Dir = RepoRoot(t)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Run(); err != nil {
+			os.Remove(tmp)
 			b.err = fmt.Errorf("go build %s: %v\n%s", importPath, err, out.String())
+			return
+		}
+		b.path = filepath.Join(dir, name)
+		if err := os.Rename(tmp, b.path); err != nil {
+			os.Remove(tmp)
+			b.err = err
 		}
 	})
 	if b.err != nil {

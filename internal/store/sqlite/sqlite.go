@@ -166,7 +166,8 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		// some per-commit work scales with it, so a busy gateway would slow
 		// down as its usage log grows; a file keeps the cache bounded and
 		// leaves the rest to the OS.
-		if s.tmpDir, err = os.MkdirTemp("", "paygate-memory-"); err != nil {
+		removeStaleMemoryDirs()
+		if s.tmpDir, err = os.MkdirTemp("", memoryDirPrefix); err != nil {
 			return nil, err
 		}
 		path, sync = filepath.Join(s.tmpDir, "state.db"), "OFF"
@@ -287,4 +288,24 @@ func (s *Store) sync(ctx context.Context) error {
 		return nil // reads still serve what was committed
 	}
 	return err
+}
+
+// memoryDirPrefix names the temporary directories of --in-memory stores.
+const memoryDirPrefix = "paygate-memory-"
+
+// removeStaleMemoryDirs deletes the temporary directories that --in-memory
+// stores of killed processes left behind (Close removes its own; SIGKILL
+// gives it no chance). A directory is stale when its database is not
+// locked and it is older than a minute (a store that has just created its
+// directory may not hold the lock yet).
+func removeStaleMemoryDirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), memoryDirPrefix+"*"))
+	for _, dir := range dirs {
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || time.Since(fi.ModTime()) < time.Minute {
+			continue
+		}
+		if _, inUse, err := InUse(filepath.Join(dir, "state.db")); err == nil && !inUse {
+			os.RemoveAll(dir)
+		}
+	}
 }

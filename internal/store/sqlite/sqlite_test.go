@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/paygate/paygate/internal/store"
 	"github.com/paygate/paygate/internal/store/storetest"
@@ -76,4 +78,42 @@ func TestShared(t *testing.T) {
 		s := newFileStore(SyncNormal)(t)
 		return s, s
 	})
+}
+
+// TestStaleMemoryDirsRemoved: an --in-memory store's directory left by a
+// killed process (unlocked, over a minute old) is removed by the next
+// in-memory Open; a live store's directory and a fresh one are kept.
+func TestStaleMemoryDirsRemoved(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	live := openT(t, Options{InMemory: true})
+	defer live.Close()
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(live.tmpDir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(age time.Duration) string {
+		dir, err := os.MkdirTemp("", memoryDirPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "state.db"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "state.db.lock"), []byte("999999"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now().Add(-age)
+		if err := os.Chtimes(dir, at, at); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	stale, fresh := mk(time.Hour), mk(0)
+	s := openT(t, Options{InMemory: true})
+	defer s.Close()
+	for dir, want := range map[string]bool{stale: false, fresh: true, live.tmpDir: true, s.tmpDir: true} {
+		if _, err := os.Stat(dir); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", dir, err == nil, want)
+		}
+	}
 }
