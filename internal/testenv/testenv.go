@@ -108,7 +108,7 @@ func BuildGo(t testing.TB, importPath string) string {
 		// process builds afresh into a file of its own and renames it into
 		// place (a process already running the old file keeps it).
 		sum := sha256.Sum256([]byte(importPath))
-		dir := filepath.Join(os.TempDir(), "paygate-testbin", hex.EncodeToString(sum[:6]))
+		dir := filepath.Join(os.TempDir(), fmt.Sprintf("paygate-testbin-uid%d", os.Getuid()), hex.EncodeToString(sum[:6]))
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			b.err = err
 			return
