@@ -67,6 +67,9 @@ type Options struct {
 	RecentCalls int
 	// ReadConns is the size of the read connection pool (default 4).
 	ReadConns int
+	// NoJournal makes sync=full commit every batch to SQLite with its
+	// fsync, without the money journal (journal.go). For comparisons.
+	NoJournal bool
 }
 
 func (o *Options) defaults() {
@@ -118,9 +121,10 @@ type Store struct {
 	now  func() time.Time
 
 	lock   *os.File
-	tmpDir string  // InMemory: the temporary directory removed at Close
-	wdb    *sql.DB // the writer's connection, and everything at Open
-	rdb    *sql.DB // queries
+	j      *journal // the money journal (journal.go); nil without one
+	tmpDir string   // InMemory: the temporary directory removed at Close
+	wdb    *sql.DB  // the writer's connection, and everything at Open
+	rdb    *sql.DB  // queries
 	w      *writer
 	rq     struct {
 		callCharged *sql.Stmt // is a call id in the ledger?
@@ -176,6 +180,10 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, err
 	}
 	common := "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(0)"
+	useJournal := !opts.InMemory && opts.Sync == SyncFull && !opts.NoJournal
+	if useJournal {
+		sync = "NORMAL" // the journal makes money durable; syncSQLite the rest
+	}
 	if s.wdb, err = sql.Open("sqlite", path+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous("+sync+")&_txlock=immediate"); err != nil {
 		return nil, err
 	}
@@ -195,6 +203,11 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if err = migrate(ctx, s.wdb); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 	}
+	if useJournal {
+		if s.j, err = s.openJournal(); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
+		}
+	}
 	if err = s.loadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: load keys: %w", s.name(), err)
 	}
@@ -208,7 +221,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if s.rq.callCharged, err = s.rdb.PrepareContext(ctx, qCallCharged); err != nil {
 		return nil, err
 	}
-	if s.w, err = newWriter(ctx, s.wdb, lastSeq, opts.FlushInterval, opts.MaxBatch, s.log); err != nil {
+	if s.w, err = newWriter(ctx, s.wdb, lastSeq, opts.FlushInterval, opts.MaxBatch, s.log, s.j, path); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 	}
 	return s, nil
@@ -264,7 +277,19 @@ func (s *Store) Close() error {
 					s.log.Warn("sqlite: checkpoint at close", "err", err)
 				}
 			}
+			if s.j != nil && s.w != nil && s.w.failed.Load() == nil && !s.w.skipApply.Load() {
+				// Everything is in SQLite: once it is durable, the journal
+				// has nothing a restart needs.
+				err := s.w.syncSQLite()
+				if err == nil {
+					err = s.j.clear()
+				}
+				errs = append(errs, err)
+			}
 			errs = append(errs, s.wdb.Close())
+		}
+		if s.j != nil {
+			errs = append(errs, s.j.close())
 		}
 		if s.lock != nil {
 			errs = append(errs, unlockFile(s.lock))

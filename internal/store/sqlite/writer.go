@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -160,6 +161,22 @@ type writer struct {
 
 	// afterBegin, when set by tests, runs inside each transaction first.
 	afterBegin func(*wtx) error
+
+	// With a journal (journal.go), money-only batches are durable once
+	// journaled; they wait in pending until applied to SQLite.
+	j            *journal
+	dbPath       string   // the database, whose WAL syncSQLite flushes
+	pending      []*batch // journaled, not yet in SQLite
+	pendingLines int      // ledger lines in pending
+	dirty        bool     // SQLite has commits not yet synced
+	lastSync     time.Time
+	merged       batch // scratch: pending batches applied as one
+	syncReq      chan struct{}
+	syncDone     chan error
+	// skipApply, set by tests, leaves every commit that would not be
+	// synced at once out of SQLite (as a power loss would lose them) and
+	// the journal uncleared.
+	skipApply atomic.Bool
 }
 
 // wtx is the writer's transaction as execOps see it.
@@ -176,8 +193,7 @@ func (x *wtx) queryRow(query string, args ...any) *sql.Row {
 	return x.tx.QueryRowContext(x.ctx, query, args...)
 }
 
-func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.Duration, maxBatch int, log *slog.Logger) (*writer, error) {
-	var err error
+func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.Duration, maxBatch int, log *slog.Logger, j *journal, dbPath string) (*writer, error) {
 	w := &writer{
 		log: log, db: db, flushEvery: flushEvery, maxBatch: maxBatch,
 		seq:     lastSeq,
@@ -186,10 +202,28 @@ func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.D
 		stop:    make(chan struct{}),
 		exited:  make(chan struct{}),
 		seen:    make(map[string]int),
+		j:       j,
+		dbPath:  dbPath,
 	}
+	w.lastSync = time.Now()
+	if err := w.prepare(ctx); err != nil {
+		return nil, err
+	}
+	w.open = w.newBatch()
+	if j != nil {
+		w.syncReq, w.syncDone = make(chan struct{}), make(chan error)
+		go w.syncer()
+	}
+	go w.run()
+	return w, nil
+}
+
+// prepare prepares the writer's statements.
+func (w *writer) prepare(ctx context.Context) error {
+	var err error
 	prep := func(dst **sql.Stmt, q string) {
 		if err == nil {
-			*dst, err = db.PrepareContext(ctx, q)
+			*dst, err = w.db.PrepareContext(ctx, q)
 		}
 	}
 	prep(&w.stmts.ledger, ledgerInsert+valuesList(ledgerCols, 1))
@@ -201,11 +235,8 @@ func newWriter(ctx context.Context, db *sql.DB, lastSeq int64, flushEvery time.D
 	prep(&w.stmts.audit, `INSERT INTO audit (time, type, actor, request_id, key_mask, message, metadata) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		w.closeStmts()
-		return nil, err
 	}
-	w.open = w.newBatch()
-	go w.run()
-	return w, nil
+	return err
 }
 
 func (w *writer) newBatch() *batch {
@@ -354,6 +385,11 @@ func (w *writer) run() {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	armed := false
+	// syncTimer bounds how long SQLite commits stay unsynced next to a
+	// journal while the writer idles (journal.go).
+	syncTimer := time.NewTimer(time.Hour)
+	syncTimer.Stop()
+	syncArmed := false
 	stopping := false
 	for {
 		select {
@@ -369,6 +405,8 @@ func (w *writer) run() {
 			w.mu.Lock()
 			w.logsDue = true
 			w.mu.Unlock()
+		case <-syncTimer.C:
+			syncArmed = false
 		case <-w.stop:
 			stopping = true
 		}
@@ -379,14 +417,31 @@ func (w *writer) run() {
 				break
 			}
 			w.lastOps = len(b.entries) + len(b.execs)
-			w.commit(b)
-			w.mu.Lock()
-			b.reset()
-			w.free = append(w.free, b)
-			w.mu.Unlock()
+			if w.commit(b) {
+				continue // journaled: recycled once applied
+			}
+			w.recycle(b)
+		}
+		if w.j == nil {
+			if stopping {
+				return
+			}
+			continue
+		}
+		// Idle: what was journaled goes into SQLite now, off every
+		// caller's path, and SQLite is synced once it has been dirty for
+		// syncEvery (or at once when stopping).
+		w.applyPending()
+		if w.dirty && (stopping || time.Since(w.lastSync) >= syncEvery) {
+			w.syncPoint()
 		}
 		if stopping {
+			close(w.syncReq)
 			return
+		}
+		if w.dirty && !syncArmed {
+			syncTimer.Reset(syncEvery - time.Since(w.lastSync))
+			syncArmed = true
 		}
 	}
 }
@@ -411,24 +466,209 @@ func (w *writer) gather() {
 	}
 }
 
-func (w *writer) commit(b *batch) {
+func (w *writer) recycle(b *batch) {
+	w.mu.Lock()
+	b.reset()
+	w.free = append(w.free, b)
+	w.mu.Unlock()
+}
+
+// commit makes b durable and answers its callers. It reports whether b
+// was journaled and waits in pending for SQLite (it is recycled then).
+func (w *writer) commit(b *batch) (pending bool) {
 	if p := w.failed.Load(); p != nil {
 		w.finish(b, *p)
-		return
+		return false
 	}
-	if b.size() == 0 {
+	journaled := false
+	if w.j != nil && len(b.execs) == 0 && len(b.entries) > 0 {
+		if err := w.journal(b); err != nil {
+			// b's record may have reached the disk anyway; its callers
+			// hear it was not recorded, so it must not be replayed.
+			w.j.unwrite()
+			w.fail(err, b)
+			return false
+		}
+		if b.moneyOnly() {
+			w.finish(b, nil)
+			w.pending = append(w.pending, b)
+			w.pendingLines += len(b.entries)
+			if w.j.off > journalPrealloc/2 {
+				// Keep the journal within its preallocated blocks, where
+				// a sync has no file-system metadata to write.
+				w.syncPoint()
+			}
+			return true
+		}
+		journaled = true // b's records or barrier go to SQLite below
+	}
+	if w.j != nil {
+		// Everything journaled before b goes into SQLite first, in order.
+		if err := w.applyPending(); err != nil && !journaled {
+			w.finish(b, err)
+			return false
+		}
+	}
+	if b.size() == 0 || (w.j != nil && len(b.execs) == 0 && w.skipApply.Load()) {
 		w.finish(b, nil)
-		return
+		return false
 	}
 	if err := w.write(b); err != nil {
-		err = fmt.Errorf("%w: sqlite commit: %w", store.ErrUnavailable, err)
-		w.failed.CompareAndSwap(nil, &err)
+		if journaled {
+			// b's lines are durable in the journal, which a restart
+			// replays: they were recorded.
+			w.fail(err, nil)
+			w.finish(b, nil)
+			return false
+		}
+		w.fail(err, b)
+		return false
+	}
+	if w.j != nil {
+		// Without fsync: b's usage and audit records are synced within
+		// syncEvery; other writes (key rows, settings) are answered only
+		// once synced. Their ledger lines are not journaled: replaying
+		// them without their key rows would break the books.
+		w.dirty = true
+		if len(b.execs) > 0 && !w.syncPoint() {
+			w.finish(b, *w.failed.Load())
+			return false
+		}
+	}
+	w.finish(b, nil)
+	return false
+}
+
+// moneyOnly reports whether b holds only ledger lines and account rows,
+// all of which the journal carries.
+func (b *batch) moneyOnly() bool {
+	return len(b.entries) > 0 && len(b.execs) == 0 && len(b.usage) == 0 && len(b.audit) == 0 && !b.barrier
+}
+
+// applyAt is how many journaled lines make the writer apply them to
+// SQLite while a journal sync runs; fewer wait until the writer idles.
+// Larger applies cost less per line (multi-row inserts, one commit).
+const applyAt = 64
+
+// syncEvery bounds how long SQLite's commits stay unsynced while the
+// writer idles next to a journal.
+const syncEvery = time.Second
+
+// journal appends b's ledger lines and account rows to the journal and
+// syncs it. While the journal syncs, lines journaled earlier may be
+// applied to SQLite, so SQLite's CPU work overlaps the disk's wait; an
+// apply failure fails the store, not b (once synced, b is durable).
+func (w *writer) journal(b *batch) error {
+	if err := w.j.append(b.entries, b.accts); err != nil {
+		return err
+	}
+	if w.pendingLines < applyAt {
+		return w.j.sync(w.j.f)
+	}
+	w.syncReq <- struct{}{}
+	_ = w.applyPending()
+	return <-w.syncDone
+}
+
+// syncPoint applies what is pending, makes SQLite durable and clears the
+// journal. It reports false when that failed (the store is failed then).
+func (w *writer) syncPoint() bool {
+	if err := w.applyPending(); err != nil {
+		return false
+	}
+	if w.skipApply.Load() {
+		return true // SQLite "lost" what was journaled: keep the journal
+	}
+	err := w.syncSQLite()
+	if err == nil {
+		err = w.j.clear()
+	}
+	if err != nil {
+		w.fail(err, nil)
+		return false
+	}
+	w.dirty = false
+	w.lastSync = time.Now()
+	return true
+}
+
+// syncer runs the journal's fdatasync for journal while it applies.
+func (w *writer) syncer() {
+	for range w.syncReq {
+		w.syncDone <- w.j.sync(w.j.f)
+	}
+}
+
+// applyPending writes the journaled batches to SQLite in one transaction
+// (without fsync: they are durable in the journal) and recycles them.
+func (w *writer) applyPending() error {
+	if len(w.pending) == 0 {
+		return nil
+	}
+	var err error
+	if p := w.failed.Load(); p != nil {
+		err = *p
+	} else if !w.skipApply.Load() {
+		m := &w.merged
+		for _, b := range w.pending {
+			m.entries = append(m.entries, b.entries...)
+			m.accts = append(m.accts, b.accts...)
+		}
+		err = w.write(m)
+		clear(m.entries)
+		m.entries = m.entries[:0]
+		clear(m.accts)
+		m.accts = m.accts[:0]
+		if err != nil {
+			w.fail(err, nil) // the journal holds them: a restart replays it
+		}
+		w.dirty = true
+	}
+	for i, b := range w.pending {
+		w.recycle(b)
+		w.pending[i] = nil
+	}
+	w.pending = w.pending[:0]
+	w.pendingLines = 0
+	return err
+}
+
+// syncSQLite makes every SQLite commit so far durable: the connection runs
+// with synchronous=NORMAL next to a journal, which writes the WAL at each
+// commit and syncs it only at checkpoints. Syncing the WAL file (and the
+// database, for checkpointed pages) does what synchronous=FULL would have.
+func (w *writer) syncSQLite() error {
+	for _, p := range []string{w.dbPath + "-wal", w.dbPath} {
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fail marks the store failed: writes are refused from now on. b, if not
+// nil, gets the error.
+func (w *writer) fail(err error, b *batch) {
+	err = fmt.Errorf("%w: sqlite commit: %w", store.ErrUnavailable, err)
+	w.failed.CompareAndSwap(nil, &err)
+	if b != nil {
 		w.log.Error("sqlite: commit failed; refusing further writes", "err", err,
 			"entries", len(b.entries), "records", len(b.usage)+len(b.audit))
 		w.finish(b, err)
 		return
 	}
-	w.finish(b, nil)
+	w.log.Error("sqlite: commit failed; refusing further writes", "err", err)
 }
 
 func (w *writer) finish(b *batch, err error) {
