@@ -3,8 +3,9 @@ package main
 // This file turns the test binary into the children the runner starts, so
 // that the runner's whole flow (start, health, admin API, load, restart)
 // is tested without the real gateway: with BENCH_RUN_TEST_CHILD=1 set, the
-// binary runs as a fake paygate ("wrap …") or as the echo server
-// ("--http ADDR" / "--stdio").
+// binary runs as a fake paygate ("wrap …"), as the echo server
+// ("--http ADDR" / "--stdio") or as the null proxy ("--listen ADDR
+// --backend URL").
 
 import (
 	"bufio"
@@ -18,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -28,6 +30,7 @@ import (
 	"time"
 
 	"github.com/paygate/paygate/bench/echoserver"
+	"github.com/paygate/paygate/bench/nullproxy"
 )
 
 const childEnv = "BENCH_RUN_TEST_CHILD"
@@ -43,6 +46,18 @@ func childMain(args []string) int {
 	if len(args) > 0 && args[0] == "wrap" {
 		if err := fakePaygate(args[1:]); err != nil {
 			fmt.Fprintln(os.Stderr, "fake paygate:", err)
+			return 1
+		}
+		return 0
+	}
+	if len(args) == 4 && args[0] == "--listen" && args[2] == "--backend" {
+		target, err := url.Parse(args[3])
+		if err != nil {
+			return 2
+		}
+		hs := &http.Server{Addr: args[1], Handler: nullproxy.New(target)}
+		go func() { waitSignal(); hs.Close() }()
+		if err := hs.ListenAndServe(); err != http.ErrServerClosed {
 			return 1
 		}
 		return 0
@@ -242,7 +257,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt.echoBin = self
+	opt.echoBin, opt.proxyBin = self, self
 	var stdout, progress bytes.Buffer
 	r, err := newRunner(opt, &stdout, &progress)
 	if err != nil {
@@ -276,8 +291,13 @@ func TestRunnerEndToEnd(t *testing.T) {
 			t.Errorf("%s: cold start %.1f ms, idle RSS %.1f MB", s.Name, s.ColdStartMS, s.IdleRSSMB)
 		}
 	}
-	if len(got) != 4 {
-		t.Fatalf("scenarios %v, want 4", got)
+	if len(got) != 5 {
+		t.Fatalf("scenarios %v, want 5", got)
+	}
+	for _, name := range []string{"http", "stdio", "keys100k"} {
+		if c := got[name].Cells[0]; c.RatioToProxy == nil {
+			t.Errorf("%s: no ratio to the proxy", name)
+		}
 	}
 	k := got["keys100k"]
 	if k.KeyFill == nil || k.KeyFill.Count != 250 || k.KeyFill.Method != "single" {
@@ -286,7 +306,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	if k.Restart == nil || !k.Restart.LoadKeyWorks || k.Restart.ColdStartMS <= 0 {
 		t.Errorf("restart %+v, want the load key to work", k.Restart)
 	}
-	for _, want := range []string{"keys100k", "×direct", "restart cold start", "results: "} {
+	for _, want := range []string{"keys100k", "×direct", "×proxy", "restart cold start", "results: "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}

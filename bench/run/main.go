@@ -38,6 +38,7 @@ type options struct {
 	extraArgs        []string
 	paygateBin       string
 	echoBin          string // a prebuilt echo server (tests); "" builds ./bench/echo
+	proxyBin         string // a prebuilt null proxy (tests); "" builds ./bench/cmd/nullproxy
 	adminKey         string
 	adminPrefix      string
 	mcpPath          string
@@ -55,7 +56,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured load before each cell")
 	quick := fs.Bool("quick", false, "2s cells with 500ms warmup")
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies")
-	only := fs.String("only", "", "comma-separated scenarios to run: direct, http, stdio, keys100k (default all)")
+	only := fs.String("only", "", "comma-separated scenarios to run: direct, proxy, http, stdio, keys100k (default all)")
 	noBaseline := fs.Bool("no-baseline", false, "with --only, do not add the direct scenario the ratios need")
 	fs.BoolVar(&o.stateless, "stateless", false, "load without MCP sessions (no initialize)")
 	fs.StringVar(&o.accept, "accept", "both", "Accept header of the load: json, sse or both")
@@ -135,7 +136,7 @@ func pickScenarios(only string, baseline bool) ([]scenario, error) {
 			found = found || sc.name == name
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown scenario %q (have direct, http, stdio, keys100k)", name)
+			return nil, fmt.Errorf("unknown scenario %q (have direct, proxy, http, stdio, keys100k)", name)
 		}
 		want[name] = true
 	}

@@ -86,6 +86,10 @@ type Cell struct {
 	// concurrency; AddedP50MS is p50 minus direct's.
 	RatioToDirect *float64 `json:"ratio_to_direct,omitempty"`
 	AddedP50MS    *float64 `json:"added_p50_ms,omitempty"`
+	// RatioToProxy is calls/s divided by the null proxy's at the same
+	// concurrency (paygate scenarios only): paygate's cost beyond being a
+	// proxy at all.
+	RatioToProxy *float64 `json:"ratio_to_proxy,omitempty"`
 }
 
 // noisyCPUPct is how much CPU (% of one core) other processes may use
@@ -93,25 +97,35 @@ type Cell struct {
 const noisyCPUPct = 25
 
 // compare fills every cell's ratio and added latency from the direct
-// scenario's cell at the same concurrency, where there is one.
+// scenario's cell at the same concurrency, where there is one, and the
+// paygate scenarios' ratio to the null proxy's cell.
 func (r *Report) compare() {
-	base := map[int]*Cell{}
-	for _, s := range r.Scenarios {
-		if s.Name == "direct" {
-			for _, c := range s.Cells {
-				base[c.Concurrency] = c
+	cells := func(name string) map[int]*Cell {
+		m := map[int]*Cell{}
+		for _, s := range r.Scenarios {
+			if s.Name == name {
+				for _, c := range s.Cells {
+					m[c.Concurrency] = c
+				}
 			}
 		}
+		return m
 	}
+	direct, proxy := cells("direct"), cells("proxy")
 	for _, s := range r.Scenarios {
 		for _, c := range s.Cells {
-			b := base[c.Concurrency]
-			if b == nil || b.Load.CallsPerSec == 0 || c.Load.OK == 0 {
+			if c.Load.OK == 0 {
 				continue
 			}
-			ratio := c.Load.CallsPerSec / b.Load.CallsPerSec
-			added := c.Load.Latency.P50 - b.Load.Latency.P50
-			c.RatioToDirect, c.AddedP50MS = &ratio, &added
+			if b := direct[c.Concurrency]; b != nil && b.Load.CallsPerSec > 0 {
+				ratio := c.Load.CallsPerSec / b.Load.CallsPerSec
+				added := c.Load.Latency.P50 - b.Load.Latency.P50
+				c.RatioToDirect, c.AddedP50MS = &ratio, &added
+			}
+			if b := proxy[c.Concurrency]; b != nil && b.Load.CallsPerSec > 0 && s.Name != "direct" && s.Name != "proxy" {
+				ratio := c.Load.CallsPerSec / b.Load.CallsPerSec
+				c.RatioToProxy = &ratio
+			}
 		}
 	}
 }
@@ -119,10 +133,10 @@ func (r *Report) compare() {
 // writeTable prints the results for people.
 func (r *Report) writeTable(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\tcalls/s\tp50\tp90\tp99\terr/mism\tCPU%\tRSS MB\tbk CPU%\t×direct\t+p50\t")
+	fmt.Fprintln(tw, "scenario\tconc\tcalls/s\tp50\tp90\tp99\terr/mism\tCPU%\tRSS MB\tbk CPU%\t×direct\t+p50\t×proxy\t")
 	for _, s := range r.Scenarios {
 		if len(s.Cells) == 0 {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", s.Name)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", s.Name)
 		}
 		for _, c := range s.Cells {
 			l := c.Load
@@ -138,10 +152,14 @@ func (r *Report) writeTable(w io.Writer) {
 					added = loadgen.FormatMillis(*c.AddedP50MS)
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.1f\t%s\t%s\t%s\t\n",
+			vsProxy := "-"
+			if c.RatioToProxy != nil {
+				vsProxy = fmt.Sprintf("%.2f", *c.RatioToProxy)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n",
 				s.Name, c.Concurrency, l.CallsPerSec,
 				loadgen.FormatMillis(l.Latency.P50), loadgen.FormatMillis(l.Latency.P90), loadgen.FormatMillis(l.Latency.P99),
-				l.Errors.Total(), l.Errors.Mismatches, c.Gateway.CPUPct, c.Gateway.RSSMB, bk, ratio, added)
+				l.Errors.Total(), l.Errors.Mismatches, c.Gateway.CPUPct, c.Gateway.RSSMB, bk, ratio, added, vsProxy)
 		}
 	}
 	tw.Flush()

@@ -94,13 +94,14 @@ func TestParseFlags(t *testing.T) {
 		conc      []int
 		ok        bool
 	}{
-		{"defaults", nil, []string{"direct", "http", "stdio", "keys100k"}, 10 * time.Second, []int{1, 16, 64}, true},
-		{"quick", []string{"--quick"}, []string{"direct", "http", "stdio", "keys100k"}, 2 * time.Second, []int{1, 16, 64}, true},
-		{"quick keeps an explicit duration", []string{"--quick", "--duration", "5s"}, []string{"direct", "http", "stdio", "keys100k"}, 5 * time.Second, []int{1, 16, 64}, true},
+		{"defaults", nil, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 10 * time.Second, []int{1, 16, 64}, true},
+		{"quick", []string{"--quick"}, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 2 * time.Second, []int{1, 16, 64}, true},
+		{"quick keeps an explicit duration", []string{"--quick", "--duration", "5s"}, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 5 * time.Second, []int{1, 16, 64}, true},
 		{"only direct", []string{"--only", "direct"}, []string{"direct"}, 10 * time.Second, []int{1, 16, 64}, true},
 		{"only adds the baseline, in order", []string{"--only", "keys100k,http"}, []string{"direct", "http", "keys100k"}, 10 * time.Second, []int{1, 16, 64}, true},
+		{"only proxy", []string{"--only", "http,proxy"}, []string{"direct", "proxy", "http"}, 10 * time.Second, []int{1, 16, 64}, true},
 		{"no baseline", []string{"--only", "stdio", "--no-baseline"}, []string{"stdio"}, 10 * time.Second, []int{1, 16, 64}, true},
-		{"concurrency", []string{"--concurrency", "2, 8"}, []string{"direct", "http", "stdio", "keys100k"}, 10 * time.Second, []int{2, 8}, true},
+		{"concurrency", []string{"--concurrency", "2, 8"}, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 10 * time.Second, []int{2, 8}, true},
 		{"unknown scenario", []string{"--only", "redis"}, nil, 0, nil, false},
 		{"bad concurrency", []string{"--concurrency", "0"}, nil, 0, nil, false},
 		{"bad accept", []string{"--accept", "xml"}, nil, 0, nil, false},
@@ -148,22 +149,29 @@ func TestCompare(t *testing.T) {
 	}
 	r := &Report{Scenarios: []*ScenarioResult{
 		{Name: "direct", Cells: []*Cell{cell(1, 4000, 0.2), cell(16, 20000, 0.8)}},
+		{Name: "proxy", Cells: []*Cell{cell(1, 2500, 0.4), cell(16, 8000, 2.0)}},
 		{Name: "http", Cells: []*Cell{cell(1, 2000, 0.5), cell(16, 5000, 3.0), cell(64, 100, 9)}},
 	}}
 	r.compare()
-	h := r.Scenarios[1].Cells
+	if p := r.Scenarios[1].Cells[0]; p.RatioToProxy != nil || *p.RatioToDirect != 0.625 {
+		t.Errorf("proxy c=1: ratio to itself %v, to direct %v", deref(p.RatioToProxy), deref(p.RatioToDirect))
+	}
+	h := r.Scenarios[2].Cells
 	if h[0].RatioToDirect == nil || *h[0].RatioToDirect != 0.5 || *h[0].AddedP50MS != 0.3 {
 		t.Errorf("c=1: ratio %v added %v, want 0.5 and 0.3", deref(h[0].RatioToDirect), deref(h[0].AddedP50MS))
 	}
 	if *h[1].RatioToDirect != 0.25 || *h[1].AddedP50MS != 2.2 {
 		t.Errorf("c=16: ratio %v added %v, want 0.25 and 2.2", *h[1].RatioToDirect, *h[1].AddedP50MS)
 	}
-	if h[2].RatioToDirect != nil {
-		t.Error("c=64 has a ratio without a direct cell to compare with")
+	if h[2].RatioToDirect != nil || h[2].RatioToProxy != nil {
+		t.Error("c=64 has a ratio without a direct or proxy cell to compare with")
+	}
+	if *h[0].RatioToProxy != 0.8 || *h[1].RatioToProxy != 0.625 {
+		t.Errorf("ratios to the proxy %v, %v; want 0.8, 0.625", *h[0].RatioToProxy, *h[1].RatioToProxy)
 	}
 	var out strings.Builder
 	r.writeTable(&out)
-	for _, want := range []string{"×direct", "0.25", "+2.20ms", "+300µs"} {
+	for _, want := range []string{"×direct", "0.25", "+2.20ms", "+300µs", "×proxy", "0.62"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}

@@ -32,6 +32,7 @@ type scenario struct {
 func scenarios() []scenario {
 	return []scenario{
 		{"direct", "loadgen → echo over HTTP, no gateway: the baseline", (*runner).runDirect},
+		{"proxy", "loadgen → a do-nothing reverse proxy (net/http/httputil) → echo over HTTP: what one more hop costs here", (*runner).runProxy},
 		{"http", "loadgen → paygate → echo over Streamable HTTP (--remote-url)", (*runner).runHTTP},
 		{"stdio", "loadgen → paygate → echo as a stdio child process (--server)", (*runner).runStdio},
 		{"keys100k", "as http, with many keys in the store (--keys, default 100,000); then a restart on that store", (*runner).runKeys},
@@ -52,6 +53,7 @@ type runner struct {
 	client *http.Client // admin calls and health probes
 
 	echoBin, paygateBin string
+	proxyBin            string
 	backend             *proc // the echo HTTP server behind direct, http and keys100k
 	backendURL          string
 	backendCold         time.Duration
@@ -168,9 +170,10 @@ func (r *runner) run(ctx context.Context) error {
 
 // build compiles paygate (unless given, or not needed) and the echo server.
 func (r *runner) build(ctx context.Context) error {
-	needPaygate := false
+	needPaygate, needProxy := false, false
 	for _, sc := range r.opt.scenarios {
-		needPaygate = needPaygate || sc.name != "direct"
+		needPaygate = needPaygate || (sc.name != "direct" && sc.name != "proxy")
+		needProxy = needProxy || sc.name == "proxy"
 	}
 	switch {
 	case !needPaygate:
@@ -185,6 +188,17 @@ func (r *runner) build(ctx context.Context) error {
 		if err := r.goBuild(ctx, "./cmd/paygate", r.paygateBin); err != nil {
 			return fmt.Errorf("cannot build paygate (./cmd/paygate may not be wired yet): %w\n"+
 				"to measure the echo backend alone: go run ./bench/run --only direct", err)
+		}
+	}
+	switch {
+	case !needProxy:
+	case r.opt.proxyBin != "":
+		r.proxyBin = r.opt.proxyBin
+	default:
+		r.proxyBin = filepath.Join(r.tmp, "nullproxy")
+		fmt.Fprintln(r.out, "building the null proxy (./bench/cmd/nullproxy)…")
+		if err := r.goBuild(ctx, "./bench/cmd/nullproxy", r.proxyBin); err != nil {
+			return err
 		}
 	}
 	if r.opt.echoBin != "" {
@@ -232,6 +246,34 @@ func (r *runner) runDirect(ctx context.Context, res *ScenarioResult) error {
 		return err
 	}
 	return r.measureCells(ctx, res, r.backendURL, nil, r.backend, func() []int { return nil })
+}
+
+// runProxy measures the null proxy in front of the echo server: the same
+// path as http, without anything paygate does besides forwarding.
+func (r *runner) runProxy(ctx context.Context, res *ScenarioResult) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := startProc("null proxy", filepath.Join(r.tmp, "nullproxy.log"), r.proxyBin,
+		"--listen", addr, "--backend", strings.TrimSuffix(r.backendURL, "/mcp"))
+	if err != nil {
+		return err
+	}
+	defer p.stop(10 * time.Second)
+	cold, err := p.waitReady(ctx, 10*time.Second, tcpOpen(addr))
+	if err != nil {
+		return fmt.Errorf("null proxy: %w", err)
+	}
+	url := "http://" + addr + "/mcp"
+	res.URL, res.Command = url, p.cmd.Args
+	res.ColdStartMS = ms(cold)
+	res.IdleRSSMB = settledRSS(p.pid())
+	if err := r.sanity(ctx, url, nil); err != nil {
+		return err
+	}
+	return r.measureCells(ctx, res, url, nil, p, func() []int { return []int{r.backend.pid()} })
 }
 
 func (r *runner) runHTTP(ctx context.Context, res *ScenarioResult) error {

@@ -15,10 +15,14 @@ import (
 // Reserve, Wait (durable), and the asynchronous usage record, with 16
 // concurrent callers on one key — the shape of the gateway's hot path.
 func BenchmarkCallPath(b *testing.B) {
-	for _, mode := range []string{"memory", SyncNormal, SyncFull} {
+	for _, mode := range []string{"memory", SyncNormal, SyncFull, "full-nojournal"} {
 		b.Run(mode, func(b *testing.B) {
 			opts := Options{InMemory: mode == "memory"}
-			if mode != "memory" {
+			switch mode {
+			case "memory":
+			case "full-nojournal":
+				opts.Path, opts.Sync, opts.NoJournal = filepath.Join(b.TempDir(), "s.db"), SyncFull, true
+			default:
 				opts.Path, opts.Sync = filepath.Join(b.TempDir(), "s.db"), mode
 			}
 			s := openT(b, opts)

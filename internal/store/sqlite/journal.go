@@ -83,8 +83,11 @@ func (j *journal) prealloc() error {
 	if j.size >= journalPrealloc {
 		return nil
 	}
-	if _, err := j.f.WriteAt(make([]byte, journalPrealloc-j.size), j.size); err != nil {
-		return err
+	zeros := make([]byte, 64<<10) // in pieces: a 1 MiB buffer would linger in RSS
+	for off := j.size; off < journalPrealloc; off += int64(len(zeros)) {
+		if _, err := j.f.WriteAt(zeros[:min(int64(len(zeros)), journalPrealloc-off)], off); err != nil {
+			return err
+		}
 	}
 	if err := j.f.Sync(); err != nil {
 		return err
