@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/paygate/paygate/internal/credits"
 	"github.com/paygate/paygate/internal/store"
@@ -47,6 +48,8 @@ const (
 	// grows past it without an intervening FULL commit.
 	journalMaxBytes = 64 << 20
 	journalHeader   = 8
+	// journalVersion is the first byte of every record's payload.
+	journalVersion = 1
 	// maxJournalRecord bounds a record's length so a corrupt length cannot
 	// make recovery allocate gigabytes.
 	maxJournalRecord = 256 << 20
@@ -150,6 +153,7 @@ type journalRecord struct {
 func encodeJournalRecord(b []byte, entries []store.Entry, accts []acctRow) []byte {
 	start := len(b)
 	b = append(b, make([]byte, journalHeader)...)
+	b = append(b, journalVersion)
 	b = binary.AppendUvarint(b, uint64(len(entries)))
 	for i := range entries {
 		e := &entries[i]
@@ -188,12 +192,18 @@ func appendLenStr(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-var errJournalCorrupt = errors.New("corrupt journal record")
+var (
+	errJournalCorrupt = errors.New("corrupt journal record")
+	errJournalVersion = errors.New("journal record of an unknown format (written by a newer paygate?)")
+)
 
 // decodeJournalPayload parses a record's payload (checksum already
 // verified). Any inconsistency is an error, never a panic.
 func decodeJournalPayload(p []byte) (journalRecord, error) {
-	d := journalDecoder{p: p}
+	if len(p) == 0 || p[0] != journalVersion {
+		return journalRecord{}, errJournalVersion
+	}
+	d := journalDecoder{p: p[1:]}
 	var rec journalRecord
 	n := d.count()
 	for i := uint64(0); i < n && d.err == nil; i++ {
@@ -323,6 +333,11 @@ func readJournal(r io.ReaderAt, lastSeq int64) ([]journalRecord, error) {
 			return out, nil // torn write, or an older record's leftovers
 		}
 		rec, err := decodeJournalPayload(payload)
+		if errors.Is(err, errJournalVersion) {
+			// Intact, but not ours to read: stopping here could drop
+			// acknowledged charges, so refuse to open instead.
+			return nil, fmt.Errorf("%s: %w", "record at offset "+strconv.FormatInt(off, 10), err)
+		}
 		if err != nil {
 			return out, nil
 		}
@@ -361,6 +376,28 @@ func (s *Store) openJournal() (*journal, error) {
 		s.log.Info("sqlite: replayed ledger lines from the journal", "lines", n)
 	}
 	return j, nil
+}
+
+// dropJournal replays a journal a run with the journal on left behind,
+// then removes it: this run does not use one.
+func (s *Store) dropJournal() error {
+	path := s.opts.Path + journalSuffix
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	j, err := openJournal(path)
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	n, err := s.replayJournal(j)
+	j.close()
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("sqlite: replayed ledger lines from the journal", "lines", n)
+	}
+	return os.Remove(path)
 }
 
 // replayJournal brings SQLite up to date with the journal and clears it.

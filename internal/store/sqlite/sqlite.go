@@ -207,6 +207,12 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		if s.j, err = s.openJournal(); err != nil {
 			return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 		}
+	} else if !opts.InMemory {
+		// A journal left by a run with sync=full may hold acknowledged
+		// lines: they are replayed whatever this run's mode.
+		if err = s.dropJournal(); err != nil {
+			return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
+		}
 	}
 	if err = s.loadKeys(ctx); err != nil {
 		return nil, fmt.Errorf("sqlite: %s: load keys: %w", s.name(), err)
