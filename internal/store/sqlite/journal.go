@@ -252,16 +252,13 @@ type journalDecoder struct {
 	err error
 }
 
+// varint reads what binary.AppendVarint wrote: a zigzag-encoded uvarint.
 func (d *journalDecoder) varint() int64 {
-	if d.err != nil {
-		return 0
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	v, n := binary.Varint(d.p)
-	if n <= 0 {
-		d.err = errJournalCorrupt
-		return 0
-	}
-	d.p = d.p[n:]
 	return v
 }
 
