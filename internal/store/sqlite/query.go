@@ -208,9 +208,12 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int
 	if err := s.sync(ctx); err != nil { // records appended earlier are prunable too
 		return 0, err
 	}
-	var maxSeq, cutoff int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM usage").Scan(&maxSeq)
-	if err == nil && keep > 0 {
+	var minSeq, maxSeq, cutoff int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM usage").Scan(&minSeq, &maxSeq)
+	// Fewer seqs than keep in the whole range: no count to enforce, and no
+	// reason to walk up to keep rows (all of them, below the limit) to find
+	// the cutoff.
+	if err == nil && keep > 0 && maxSeq-minSeq+1 > int64(keep) {
 		err = s.rdb.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM usage ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)", keep).Scan(&cutoff)
 	}
 	if err != nil {
