@@ -42,11 +42,12 @@ import (
 const (
 	journalSuffix = ".ledger-log"
 	// journalPrealloc is written with zeros when the file is created so
-	// that appends overwrite allocated blocks.
-	journalPrealloc = 1 << 20
-	// journalMaxBytes forces a checkpoint (and a clear) when the journal
-	// grows past it without an intervening FULL commit.
-	journalMaxBytes = 64 << 20
+	// that appends overwrite allocated blocks. Under load, half of it
+	// filled makes a sync point: larger means fewer syncs of SQLite's
+	// files (each flushes pages rewritten since the last one; measured
+	// 1 MiB → 8 MiB: 48 → 34 µs per durable call) and a longer replay
+	// after a crash (about 30,000 lines for 4 MiB).
+	journalPrealloc = 8 << 20
 	journalHeader   = 8
 	// journalVersion is the first byte of every record's payload.
 	journalVersion = 1
@@ -86,7 +87,7 @@ func (j *journal) prealloc() error {
 	if j.size >= journalPrealloc {
 		return nil
 	}
-	zeros := make([]byte, 64<<10) // in pieces: a 1 MiB buffer would linger in RSS
+	zeros := make([]byte, 64<<10) // in pieces: one buffer of the whole size would linger in RSS
 	for off := j.size; off < journalPrealloc; off += int64(len(zeros)) {
 		if _, err := j.f.WriteAt(zeros[:min(int64(len(zeros)), journalPrealloc-off)], off); err != nil {
 			return err
