@@ -156,7 +156,7 @@ type Config struct {
 	StateFile string `json:"stateFile,omitempty"`
 	// InMemory keeps all state in memory: everything is lost on exit.
 	InMemory bool `json:"inMemory"`
-	// Sync is SQLite's durability: "full" (fsync every commit, default) or
+	// Sync is SQLite's durability: "full" (every acknowledged write survives power loss, default) or
 	// "normal" (faster; the last commits may be lost on power failure).
 	Sync string `json:"sync"`
 	// RedisURL shares state between several gateways (redis:// or rediss://).

@@ -133,7 +133,7 @@ func Flags() []*Flag {
 			Usage: "keep state in memory only; it is lost on exit",
 			set:   boolSetter(func(c *Config) *bool { return &c.InMemory })},
 		{Name: "sync", Arg: "MODE", Group: GroupStorage, Env: "PAYGATE_SYNC", Default: "full", Values: SyncModes,
-			Usage: "full: fsync every commit; normal: faster, may lose recent commits on power loss",
+			Usage: "full: acknowledged writes survive power loss; normal: faster, survives process crashes only",
 			set:   stringSetter(func(c *Config) *string { return &c.Sync })},
 		{Name: "redis-url", Arg: "URL", Group: GroupStorage, Env: "PAYGATE_REDIS_URL",
 			Usage: "share state between gateways through Redis (redis:// or rediss://)",
