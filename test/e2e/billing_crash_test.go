@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +39,12 @@ func TestCrashSafety(t *testing.T) {
 			// Offline, the store's own audit agrees: every account equals
 			// its ledger, in the accounts table as in memory.
 			g.stop()
+			// sync=full makes charges durable through the money journal
+			// next to the state file; sync=normal keeps none.
+			_, err := os.Stat(g.StateFile + ".ledger-log")
+			if journal := err == nil; journal != (sync == "full") {
+				t.Fatalf("sync=%s: money journal present %v (%v)", sync, journal, err)
+			}
 			st, err := sqlite.Open(context.Background(), sqlite.Options{Path: g.StateFile})
 			if err != nil {
 				t.Fatal(err)

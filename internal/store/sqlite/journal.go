@@ -356,14 +356,14 @@ func readJournal(r io.ReaderAt, lastSeq int64) ([]journalRecord, error) {
 }
 
 // openJournal opens the store's journal, replays what SQLite lacks and
-// leaves it empty and preallocated.
-func (s *Store) openJournal() (*journal, error) {
+// leaves it empty and, with prealloc, preallocated.
+func (s *Store) openJournal(prealloc bool) (*journal, error) {
 	j, err := openJournal(s.opts.Path + journalSuffix)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	n, err := s.replayJournal(j)
-	if err == nil {
+	if err == nil && prealloc {
 		err = j.prealloc()
 	}
 	if err != nil {
@@ -383,18 +383,11 @@ func (s *Store) dropJournal() error {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	j, err := openJournal(path)
+	j, err := s.openJournal(false)
 	if err != nil {
-		return fmt.Errorf("journal: %w", err)
+		return err
 	}
-	n, err := s.replayJournal(j)
 	j.close()
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if n > 0 {
-		s.log.Info("sqlite: replayed ledger lines from the journal", "lines", n)
-	}
 	return os.Remove(path)
 }
 

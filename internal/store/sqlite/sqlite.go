@@ -204,7 +204,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 	}
 	if useJournal {
-		if s.j, err = s.openJournal(); err != nil {
+		if s.j, err = s.openJournal(true); err != nil {
 			return nil, fmt.Errorf("sqlite: %s: %w", s.name(), err)
 		}
 	} else if !opts.InMemory {
@@ -282,15 +282,6 @@ func (s *Store) Close() error {
 				if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
 					s.log.Warn("sqlite: checkpoint at close", "err", err)
 				}
-			}
-			if s.j != nil && s.w != nil && s.w.failed.Load() == nil && !s.w.skipApply.Load() {
-				// Everything is in SQLite: once it is durable, the journal
-				// has nothing a restart needs.
-				err := s.w.syncSQLite()
-				if err == nil {
-					err = s.j.clear()
-				}
-				errs = append(errs, err)
 			}
 			errs = append(errs, s.wdb.Close())
 		}

@@ -503,8 +503,13 @@ func (w *writer) commit(b *batch) (pending bool) {
 		journaled = true // b's records or barrier go to SQLite below
 	}
 	if w.j != nil {
-		// Everything journaled before b goes into SQLite first, in order.
-		if err := w.applyPending(); err != nil && !journaled {
+		// Everything journaled before b goes into SQLite first, in order:
+		// if that fails, b must not get there either (a restart replays
+		// from SQLite's last seq, so lines before it would be skipped).
+		if err := w.applyPending(); err != nil {
+			if journaled {
+				err = nil // b is durable in the journal
+			}
 			w.finish(b, err)
 			return false
 		}
@@ -573,6 +578,9 @@ func (w *writer) journal(b *batch) error {
 // syncPoint applies what is pending, makes SQLite durable and clears the
 // journal. It reports false when that failed (the store is failed then).
 func (w *writer) syncPoint() bool {
+	if w.failed.Load() != nil {
+		return false // SQLite may lack journaled lines: the journal stays
+	}
 	if err := w.applyPending(); err != nil {
 		return false
 	}
