@@ -8,7 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/paygate/paygate/internal/credits"
 	"github.com/paygate/paygate/internal/store"
@@ -334,7 +333,7 @@ func readJournal(r io.ReaderAt, lastSeq int64) ([]journalRecord, error) {
 		if errors.Is(err, errJournalVersion) {
 			// Intact, but not ours to read: stopping here could drop
 			// acknowledged charges, so refuse to open instead.
-			return nil, fmt.Errorf("%s: %w", "record at offset "+strconv.FormatInt(off, 10), err)
+			return nil, fmt.Errorf("record at offset %d: %w", off, err)
 		}
 		if err != nil {
 			return out, nil
