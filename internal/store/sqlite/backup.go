@@ -62,7 +62,7 @@ func (s *Store) pinSnapshot(ctx context.Context) (*store.Snapshot, *sql.Tx, int6
 	}
 	snap := &store.Snapshot{TakenAt: s.now().UTC(), Keys: make([]store.KeyState, 0, len(s.keys.byID))}
 	for _, r := range s.keys.byID {
-		snap.Keys = append(snap.Keys, store.KeyState{Key: s.keys.peek(r), Account: r.acct.public()})
+		snap.Keys = append(snap.Keys, store.KeyState{Key: s.keys.peek(r), Account: r.account().public()})
 	}
 	slices.SortFunc(snap.Keys, func(a, b store.KeyState) int { return strings.Compare(a.Key.ID, b.Key.ID) })
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})

@@ -118,14 +118,14 @@ func (w *callWindow) adopt(id string, c *callInfo) (*callInfo, string) {
 }
 
 // loadCalls fills the window with the newest calls of the ledger.
-func (s *Store) loadCalls(ctx context.Context) error {
+func (s *Store) loadCalls(ctx context.Context, db *sql.DB) error {
 	// Only the newest calls: a refund of an older one reads it from the
 	// ledger (the window is then incomplete), and a large window loaded at
 	// every start would be idle memory (a few MB per 30k calls).
 	limit := min(s.calls.genSize, startupCalls)
 	// Newest first: a call's refunds come before its charges, and its items
 	// arrive last to first, so item 0 closes a complete call.
-	rows, err := s.wdb.QueryContext(ctx, `SELECT call_id, key_id, kind, item, delta, time FROM ledger
+	rows, err := db.QueryContext(ctx, `SELECT call_id, key_id, kind, item, delta, time FROM ledger
 		WHERE call_id <> '' ORDER BY seq DESC LIMIT ?`, limit*2+1)
 	if err != nil {
 		return err

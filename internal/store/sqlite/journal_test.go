@@ -31,9 +31,9 @@ func journalEntries(first int64, n int) []store.Entry {
 
 func journalAccts() []acctRow {
 	return []acctRow{
-		{"key_0", account{balance: 5, spent: -3, calls: 7, lastUsed: 1700000000123456789, day: 20000, month: 650,
-			dailyCalls: 1, dailyCredits: 2, monthlyCalls: 3, monthlyCredits: 4}},
-		{"key_1", account{balance: -9}},
+		{"key_0", account{totals{balance: 5, spent: -3, calls: 7, lastUsed: 1700000000123456789},
+			periods{day: 20000, month: 650, dailyCalls: 1, dailyCredits: 2, monthlyCalls: 3, monthlyCredits: 4}}},
+		{"key_1", account{totals: totals{balance: -9}}},
 	}
 }
 

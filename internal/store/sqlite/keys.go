@@ -90,15 +90,15 @@ func (x *wtx) updateKey(r *keyRow) error {
 
 // loadKeys reads every key and then every account into memory: two plain
 // scans into pre-sized maps, cheaper than a join.
-func (s *Store) loadKeys(ctx context.Context) error {
+func (s *Store) loadKeys(ctx context.Context, db *sql.DB) error {
 	var n int
-	if err := s.wdb.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys").Scan(&n); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM keys").Scan(&n); err != nil {
 		return err
 	}
 	x := newKeyIndex(n)
 	s.keys = x
 	recs := make([]rec, n) // one allocation for all keys loaded at Open
-	rows, err := s.wdb.QueryContext(ctx, `SELECT id, hash, prefix, suffix, name, namespace, COALESCE(alias, ''),
+	rows, err := db.QueryContext(ctx, `SELECT id, hash, prefix, suffix, name, namespace, COALESCE(alias, ''),
 		created_at, expires_at, revoked, revoked_at, suspended, spending_limit, group_id, policy FROM keys`)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func (s *Store) loadKeys(ctx context.Context) error {
 		return err
 	}
 	rows.Close()
-	arows, err := s.wdb.QueryContext(ctx, `SELECT key_id, balance, spent, calls, last_used_at, day, daily_calls, daily_credits,
+	arows, err := db.QueryContext(ctx, `SELECT key_id, balance, spent, calls, last_used_at, day, daily_calls, daily_credits,
 		month, monthly_calls, monthly_credits FROM accounts`)
 	if err != nil {
 		return err
@@ -173,7 +173,7 @@ func (s *Store) loadKeys(ctx context.Context) error {
 		if r == nil {
 			return fmt.Errorf("account %s has no key", id)
 		}
-		r.acct = a
+		r.setAccount(a)
 	}
 	return arows.Err()
 }
@@ -224,7 +224,8 @@ func (s *Store) createKey(ctx context.Context, in *store.Key, initial credits.Cr
 		return nil, store.Account{}, fmt.Errorf("create key %s: alias %q: %w", k.ID, k.Alias, store.ErrConflict)
 	}
 	// Not yet indexed, so nobody else can see r: its account needs no lock.
-	r := &rec{acct: opening, stripe: x.nextStripe()}
+	r := &rec{stripe: x.nextStripe()}
+	r.setAccount(opening)
 	x.set(r, k)
 	x.add(r)
 	view := x.peek(r)
@@ -234,15 +235,17 @@ func (s *Store) createKey(ctx context.Context, in *store.Key, initial credits.Cr
 	op := &execOp{fn: func(x *wtx) error { return x.insertKey(&row, opening, openSpent, openCalls) }}
 	b := s.w.lock()
 	b.execs = append(b.execs, op)
+	acct := opening
 	if initial > 0 {
-		r.acct.balance += initial
+		acct.balance += initial
+		r.setAccount(acct)
 		b.entries = append(b.entries, store.Entry{
-			Seq: s.w.nextSeq(), Time: now, KeyID: k.ID, Kind: store.EntryGrant, Delta: initial, BalanceAfter: r.acct.balance,
+			Seq: s.w.nextSeq(), Time: now, KeyID: k.ID, Kind: store.EntryGrant, Delta: initial, BalanceAfter: acct.balance,
 			RequestID: m.RequestID, Actor: m.Actor, Note: m.Note,
 		})
 	}
-	b.accts = append(b.accts, acctRow{k.ID, r.acct})
-	a := r.acct.public()
+	b.accts = append(b.accts, acctRow{k.ID, acct})
+	a := acct.public()
 	t := s.w.unlock(b)
 	s.mu.Unlock()
 	if err := t.wait(ctx); err != nil {

@@ -63,7 +63,7 @@ func (s *Store) reserve(r *store.Reservation, claim *callInfo, total credits.Cre
 	mu := s.locks.of(k)
 	mu.Lock()
 	defer mu.Unlock()
-	a := k.acct // work on a copy: nothing changes unless every check passes
+	a := k.account() // work on a copy: nothing changes unless every check passes
 	a.roll(day, month)
 	if err := checkLimits(&a, r.Limits, total, n); err != nil {
 		return nil, err
@@ -94,7 +94,7 @@ func (s *Store) reserve(r *store.Reservation, claim *callInfo, total credits.Cre
 	}
 	b.accts = append(b.accts, acctRow{k.id, a})
 	t := s.w.unlock(b)
-	k.acct = a
+	k.setAccount(a)
 	s.calls.fill(claim, k.id, day, month, items)
 	return &store.Receipt{Seq: seq, BalanceAfter: a.balance, Account: a.public(), Wait: t.wait}, nil
 }
@@ -169,7 +169,8 @@ func (s *Store) Refund(ctx context.Context, r store.Refund) (*store.Receipt, err
 	if it.refunded {
 		// Already given back: answer with the balance, durable no sooner
 		// than the first refund.
-		return &store.Receipt{BalanceAfter: k.acct.balance, Account: k.acct.public(), Wait: s.w.barrier().wait}, nil
+		a := k.account()
+		return &store.Receipt{BalanceAfter: a.balance, Account: a.public(), Wait: s.w.barrier().wait}, nil
 	}
 	amount := r.Amount
 	if amount == 0 {
@@ -178,7 +179,7 @@ func (s *Store) Refund(ctx context.Context, r store.Refund) (*store.Receipt, err
 	if amount > it.amount {
 		return nil, fmt.Errorf("refund call %s item %d: %d exceeds the charge of %d", r.CallID, r.Item, amount, it.amount)
 	}
-	a := k.acct
+	a := k.account()
 	a.balance += amount
 	a.spent -= amount
 	full := amount == it.amount
@@ -206,7 +207,7 @@ func (s *Store) Refund(ctx context.Context, r store.Refund) (*store.Receipt, err
 	})
 	b.accts = append(b.accts, acctRow{k.id, a})
 	t := s.w.unlock(b)
-	k.acct = a
+	k.setAccount(a)
 	it.refunded = true
 	return &store.Receipt{Seq: seq, BalanceAfter: a.balance, Account: a.public(), Wait: t.wait}, nil
 }
@@ -235,7 +236,7 @@ func (s *Store) TopUp(ctx context.Context, keyID string, amount credits.Credits,
 	mu := s.locks.of(k)
 	mu.Lock()
 	defer mu.Unlock()
-	a := k.acct
+	a := k.account()
 	if a.balance+amount > credits.Max {
 		return nil, fmt.Errorf("top up key %s: balance %w", keyID, credits.ErrTooLarge)
 	}
@@ -246,7 +247,7 @@ func (s *Store) TopUp(ctx context.Context, keyID string, amount credits.Credits,
 		RequestID: m.RequestID, Actor: m.Actor, Note: m.Note})
 	b.accts = append(b.accts, acctRow{k.id, a})
 	t := s.w.unlock(b)
-	k.acct = a
+	k.setAccount(a)
 	return &store.Receipt{Seq: seq, BalanceAfter: a.balance, Account: a.public(), Wait: t.wait}, nil
 }
 
@@ -277,7 +278,7 @@ func (s *Store) Transfer(ctx context.Context, from, to string, amount credits.Cr
 		return nil, nil, fmt.Errorf("transfer to %s: %w", to, store.ErrKeyInactive)
 	}
 	defer s.locks.lockPair(src, dst)()
-	sa, da := src.acct, dst.acct
+	sa, da := src.account(), dst.account()
 	if sa.balance < amount {
 		return nil, nil, &store.LimitError{Kind: store.ErrInsufficientCredits, Need: amount, Have: sa.balance,
 			Detail: fmt.Sprintf("balance %d, transfer %d", sa.balance, amount)}
@@ -296,7 +297,8 @@ func (s *Store) Transfer(ctx context.Context, from, to string, amount credits.Cr
 		BalanceAfter: da.balance, Counterparty: from, RequestID: m.RequestID, Actor: m.Actor, Note: m.Note})
 	b.accts = append(b.accts, acctRow{src.id, sa}, acctRow{dst.id, da})
 	t := s.w.unlock(b)
-	src.acct, dst.acct = sa, da
+	src.setAccount(sa)
+	dst.setAccount(da)
 	return &store.Receipt{Seq: outSeq, BalanceAfter: sa.balance, Account: sa.public(), Wait: t.wait},
 		&store.Receipt{Seq: inSeq, BalanceAfter: da.balance, Account: da.public(), Wait: t.wait}, nil
 }

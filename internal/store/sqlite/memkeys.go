@@ -13,8 +13,9 @@ import (
 
 // rec is one key and its account as the store keeps them in memory, the
 // source of truth while the store is open. The layout is compact on
-// purpose (192 bytes): 100,000 keys must fit the gateway's idle memory
-// budget, so rarely set fields live behind ext (nil for a plain key), the
+// purpose (160 bytes, TestRecSize): 100,000 keys must fit the gateway's idle
+// memory budget, so rarely set fields live behind ext (nil for a plain
+// key), the quota counters behind per (nil until they count something), the
 // 7+4 character mask is stored inline, the namespace is an index into the
 // store's table, times are unix nanoseconds, account locks are striped, and
 // the *store.Key handed to callers is built on first use.
@@ -35,7 +36,34 @@ type rec struct {
 	ext       *keyExt
 	view      atomic.Pointer[store.Key] // built lazily, dropped on change
 
-	acct account // guarded by Store.locks[stripe]
+	// The account, guarded by Store.locks[stripe]: read and written whole
+	// through account and setAccount.
+	tot totals
+	per *periods // nil while the quota periods and counters are all zero
+}
+
+// account returns r's account (the caller holds r's stripe lock).
+func (r *rec) account() account {
+	a := account{totals: r.tot}
+	if r.per != nil {
+		a.periods = *r.per
+	}
+	return a
+}
+
+// setAccount replaces r's account (the caller holds r's stripe lock). The
+// quota counters take memory only once a key has counted something: most
+// of a large store's keys never have, and they are 40 of an account's 72
+// bytes.
+func (r *rec) setAccount(a account) {
+	r.tot = a.totals
+	switch {
+	case r.per != nil:
+		*r.per = a.periods
+	case a.periods != periods{}:
+		p := a.periods
+		r.per = &p
+	}
 }
 
 // maskInline is how much of prefix+suffix is stored inline: the 7 + 4
@@ -59,16 +87,26 @@ type keyExt struct {
 
 // account is store.Account without time.Time's 24 bytes.
 type account struct {
-	balance, spent, calls int64
-	lastUsed              int64
-	day, month            int32
-	dailyCalls            int64
-	dailyCredits          int64
-	monthlyCalls          int64
-	monthlyCredits        int64
+	totals
+	periods
 }
 
-func (a *account) public() store.Account {
+// totals are an account's balance and lifetime counters.
+type totals struct {
+	balance, spent, calls int64
+	lastUsed              int64
+}
+
+// periods are an account's quota counters: the day and month they count.
+type periods struct {
+	day, month     int32
+	dailyCalls     int64
+	dailyCredits   int64
+	monthlyCalls   int64
+	monthlyCredits int64
+}
+
+func (a account) public() store.Account {
 	return store.Account{
 		Balance: a.balance, Spent: a.spent, Calls: a.calls, LastUsedAt: fromNanos(a.lastUsed),
 		Day: a.day, DailyCalls: a.dailyCalls, DailyCredits: a.dailyCredits,
@@ -78,9 +116,9 @@ func (a *account) public() store.Account {
 
 func accountOf(p store.Account) account {
 	return account{
-		balance: p.Balance, spent: p.Spent, calls: p.Calls, lastUsed: nanos(p.LastUsedAt),
-		day: p.Day, dailyCalls: p.DailyCalls, dailyCredits: p.DailyCredits,
-		month: p.Month, monthlyCalls: p.MonthlyCalls, monthlyCredits: p.MonthlyCredits,
+		totals{balance: p.Balance, spent: p.Spent, calls: p.Calls, lastUsed: nanos(p.LastUsedAt)},
+		periods{day: p.Day, dailyCalls: p.DailyCalls, dailyCredits: p.DailyCredits,
+			month: p.Month, monthlyCalls: p.MonthlyCalls, monthlyCredits: p.MonthlyCredits},
 	}
 }
 
@@ -330,7 +368,7 @@ func (l *acctLocks) of(r *rec) *sync.Mutex { return &l[r.stripe] }
 func (l *acctLocks) snapshot(r *rec) account {
 	m := l.of(r)
 	m.Lock()
-	a := r.acct
+	a := r.account()
 	m.Unlock()
 	return a
 }

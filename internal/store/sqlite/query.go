@@ -208,13 +208,10 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int
 	if err := s.sync(ctx); err != nil { // records appended earlier are prunable too
 		return 0, err
 	}
-	var minSeq, maxSeq, cutoff int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM usage").Scan(&minSeq, &maxSeq)
-	// Fewer seqs than keep in the whole range: no count to enforce, and no
-	// reason to walk up to keep rows (all of them, below the limit) to find
-	// the cutoff.
-	if err == nil && keep > 0 && maxSeq-minSeq+1 > int64(keep) {
-		err = s.rdb.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM usage ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)", keep).Scan(&cutoff)
+	var maxSeq, cutoff int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) FROM usage").Scan(&maxSeq)
+	if err == nil && keep > 0 {
+		cutoff, err = s.keepCutoff(ctx, "usage", keep)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("prune usage: %w", err)
@@ -300,29 +297,53 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int
 	if err := s.sync(ctx); err != nil { // events appended earlier are prunable too
 		return 0, err
 	}
+	n, err := s.deleteWhere(ctx, !before.IsZero(), "DELETE FROM audit WHERE time < ?", before.UnixNano())
+	if err != nil || keep <= 0 {
+		return n, err
+	}
+	cutoff, err := s.keepCutoff(ctx, "audit", keep)
+	if err != nil || cutoff == 0 {
+		return n, err
+	}
+	d, err := s.deleteWhere(ctx, true, "DELETE FROM audit WHERE seq <= ?", cutoff)
+	return n + d, err
+}
+
+// deleteWhere runs one DELETE on the writer (when do) and reports the rows
+// it removed.
+func (s *Store) deleteWhere(ctx context.Context, do bool, query string, args ...any) (int, error) {
+	if !do {
+		return 0, nil
+	}
 	var n int64
 	err := s.w.exec(ctx, func(x *wtx) error {
-		n = 0
-		if !before.IsZero() {
-			res, err := x.exec("DELETE FROM audit WHERE time < ?", before.UnixNano())
-			if err != nil {
-				return err
-			}
-			d, _ := res.RowsAffected()
-			n += d
+		res, err := x.exec(query, args...)
+		if err != nil {
+			return err
 		}
-		if keep > 0 {
-			res, err := x.exec("DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 OFFSET ?)", keep)
-			if err != nil {
-				return err
-			}
-			d, _ := res.RowsAffected()
-			n += d
-		}
-		return nil
+		n, err = res.RowsAffected()
+		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("prune audit: %w", err)
+		return 0, fmt.Errorf("prune: %w", err)
 	}
 	return int(n), nil
+}
+
+// keepCutoff returns the highest seq of table that is not among its newest
+// keep rows (0: none). Finding it walks keep rows, so the walk goes through
+// a scan connection and not the writer's: it would fill the writer's page
+// cache with pages no write needs. Rows appended meanwhile only make the
+// cutoff keep a few more.
+func (s *Store) keepCutoff(ctx context.Context, table string, keep int) (int64, error) {
+	var minSeq, maxSeq, cutoff int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM "+table).Scan(&minSeq, &maxSeq)
+	// Fewer seqs than keep in the whole range: no walk needed.
+	if err != nil || maxSeq-minSeq+1 <= int64(keep) {
+		return 0, err
+	}
+	err = s.scan(ctx, func(db *sql.DB) error {
+		return db.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM "+table+" ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)", keep).Scan(&cutoff)
+	})
+	return cutoff, err
 }

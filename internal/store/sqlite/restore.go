@@ -359,7 +359,7 @@ func (s *Store) planOverwrite(r *rec, ks store.KeyState, opts store.RestoreOptio
 		return nil, nil, err
 	}
 	want := accountOf(ks.Account)
-	have := r.acct
+	have := r.account()
 	ow := &overwrittenKey{rec: r, key: k, acct: want, dSpent: want.spent - have.spent, dCalls: want.calls - have.calls, row: row}
 	delta := want.balance - have.balance
 	if delta == 0 {
@@ -542,11 +542,12 @@ func (s *Store) install(p *restorePlan) {
 		}
 		mu := s.locks.of(ow.rec)
 		mu.Lock()
-		ow.rec.acct = ow.acct
+		ow.rec.setAccount(ow.acct)
 		mu.Unlock()
 	}
 	for _, rk := range p.added {
-		r := &rec{acct: rk.acct, stripe: x.nextStripe()}
+		r := &rec{stripe: x.nextStripe()}
+		r.setAccount(rk.acct)
 		x.set(r, rk.key)
 		x.add(r)
 	}
