@@ -219,19 +219,11 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int
 	total := 0
 	step := func(query string, args ...any) error {
 		for {
-			var n int64
-			err := s.w.exec(ctx, func(x *wtx) error {
-				res, err := x.exec(query, args...)
-				if err != nil {
-					return err
-				}
-				n, err = res.RowsAffected()
-				return err
-			})
+			n, err := s.deleteWhere(ctx, true, query, args...)
 			if err != nil {
 				return fmt.Errorf("prune usage: %w", err)
 			}
-			total += int(n)
+			total += n
 			if n < pruneStep {
 				return nil
 			}
@@ -293,12 +285,16 @@ func (s *Store) Audit(ctx context.Context, f store.AuditFilter) ([]store.AuditEv
 
 // PruneAudit deletes events older than before, then all but the newest
 // keep (0: no count limit).
-func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (int, error) {
+func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (n int, err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("prune audit: %w", err)
+		}
+	}()
 	if err := s.sync(ctx); err != nil { // events appended earlier are prunable too
 		return 0, err
 	}
-	n, err := s.deleteWhere(ctx, !before.IsZero(), "DELETE FROM audit WHERE time < ?", before.UnixNano())
-	if err != nil || keep <= 0 {
+	if n, err = s.deleteWhere(ctx, !before.IsZero(), "DELETE FROM audit WHERE time < ?", before.UnixNano()); err != nil || keep <= 0 {
 		return n, err
 	}
 	cutoff, err := s.keepCutoff(ctx, "audit", keep)
@@ -324,10 +320,7 @@ func (s *Store) deleteWhere(ctx context.Context, do bool, query string, args ...
 		n, err = res.RowsAffected()
 		return err
 	})
-	if err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
-	}
-	return int(n), nil
+	return int(n), err
 }
 
 // keepCutoff returns the highest seq of table that is not among its newest
