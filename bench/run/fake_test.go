@@ -234,7 +234,7 @@ func (g *fakeGateway) stdio(w http.ResponseWriter, body []byte) {
 }
 
 // The runner's whole flow against the fake gateway: every scenario, with
-// a small key store and short cells.
+// a small key store and short cells, in two rounds.
 func TestRunnerEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -251,7 +251,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	opt, err := parseFlags([]string{
 		"--duration", "200ms", "--warmup", "0s", // no warmup: every cell measures at least one call
-		"--concurrency", "2", "--keys", "250",
+		"--concurrency", "2", "--keys", "250", "--rounds", "2",
 		"--paygate", self, "--startup-timeout", "20s", "--out", t.TempDir(),
 	}, io.Discard)
 	if err != nil {
@@ -273,10 +273,13 @@ func TestRunnerEndToEnd(t *testing.T) {
 	got := map[string]*ScenarioResult{}
 	for _, s := range r.report.Scenarios {
 		got[s.Name] = s
-		if len(s.Cells) != 1 {
-			t.Fatalf("%s: %d cells, want 1", s.Name, len(s.Cells))
+		if len(s.Cells) != 2 {
+			t.Fatalf("%s: %d cells, want 2 (one per round)", s.Name, len(s.Cells))
 		}
-		for _, c := range s.Cells {
+		for i, c := range s.Cells {
+			if c.Round != i+1 {
+				t.Errorf("%s: cell %d is of round %d", s.Name, i, c.Round)
+			}
 			if c.Load.OK == 0 || c.Load.Errors.Total() != 0 {
 				t.Errorf("%s c=%d: ok %d, errors %s", s.Name, c.Concurrency, c.Load.OK, c.Load.Errors.String())
 			}
@@ -306,7 +309,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	if k.Restart == nil || !k.Restart.LoadKeyWorks || k.Restart.ColdStartMS <= 0 {
 		t.Errorf("restart %+v, want the load key to work", k.Restart)
 	}
-	for _, want := range []string{"keys100k", "×direct", "×proxy", "restart cold start", "results: "} {
+	for _, want := range []string{"keys100k", "×direct", "×proxy", "restart cold start", "c=2 over 2 rounds", "results: "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,6 +38,7 @@ type Settings struct {
 	Duration    string   `json:"duration"`
 	Warmup      string   `json:"warmup"`
 	Concurrency []int    `json:"concurrency"`
+	Rounds      int      `json:"rounds"`
 	Stateless   bool     `json:"stateless"`
 	Accept      string   `json:"accept"`
 	ArgsSize    int      `json:"args_size"`
@@ -47,7 +49,7 @@ type Settings struct {
 }
 
 // ScenarioResult is one scenario: how its gateway started, and one cell
-// per concurrency.
+// per concurrency and round.
 type ScenarioResult struct {
 	Name  string `json:"name"`
 	About string `json:"about"`
@@ -75,6 +77,7 @@ type restartInfo struct {
 // Cell is one scenario at one concurrency.
 type Cell struct {
 	Concurrency int             `json:"concurrency"`
+	Round       int             `json:"round,omitempty"` // 1, 2, … with --rounds above 1
 	Load        *loadgen.Result `json:"load"`
 	Gateway     Usage           `json:"gateway"`           // paygate, or the echo server for direct
 	Backend     *Usage          `json:"backend,omitempty"` // the echo server behind paygate
@@ -83,13 +86,21 @@ type Cell struct {
 	// % of one core: above noisyCPUPct the cell's numbers are suspect.
 	OtherCPUPct float64 `json:"other_cpu_pct"`
 	// RatioToDirect is calls/s divided by direct's at the same
-	// concurrency; AddedP50MS is p50 minus direct's.
+	// concurrency and round; AddedP50MS is p50 minus direct's.
 	RatioToDirect *float64 `json:"ratio_to_direct,omitempty"`
 	AddedP50MS    *float64 `json:"added_p50_ms,omitempty"`
 	// RatioToProxy is calls/s divided by the null proxy's at the same
-	// concurrency (paygate scenarios only): paygate's cost beyond being a
+	// concurrency and round (paygate scenarios only): paygate's cost beyond being a
 	// proxy at all.
 	RatioToProxy *float64 `json:"ratio_to_proxy,omitempty"`
+}
+
+// label names the cell in notes: "c=16", or "c=16 round 2".
+func (c *Cell) label() string {
+	if c.Round > 0 {
+		return fmt.Sprintf("c=%d round %d", c.Concurrency, c.Round)
+	}
+	return fmt.Sprintf("c=%d", c.Concurrency)
 }
 
 // noisyCPUPct is how much CPU (% of one core) other processes may use
@@ -97,15 +108,16 @@ type Cell struct {
 const noisyCPUPct = 25
 
 // compare fills every cell's ratio and added latency from the direct
-// scenario's cell at the same concurrency, where there is one, and the
-// paygate scenarios' ratio to the null proxy's cell.
+// scenario's cell of the same concurrency and round, where there is one,
+// and the paygate scenarios' ratio to the null proxy's cell.
 func (r *Report) compare() {
-	cells := func(name string) map[int]*Cell {
-		m := map[int]*Cell{}
+	type at struct{ conc, round int }
+	cells := func(name string) map[at]*Cell {
+		m := map[at]*Cell{}
 		for _, s := range r.Scenarios {
 			if s.Name == name {
 				for _, c := range s.Cells {
-					m[c.Concurrency] = c
+					m[at{c.Concurrency, c.Round}] = c
 				}
 			}
 		}
@@ -117,17 +129,98 @@ func (r *Report) compare() {
 			if c.Load.OK == 0 {
 				continue
 			}
-			if b := direct[c.Concurrency]; b != nil && b.Load.CallsPerSec > 0 {
+			if b := direct[at{c.Concurrency, c.Round}]; b != nil && b.Load.CallsPerSec > 0 {
 				ratio := c.Load.CallsPerSec / b.Load.CallsPerSec
 				added := c.Load.Latency.P50 - b.Load.Latency.P50
 				c.RatioToDirect, c.AddedP50MS = &ratio, &added
 			}
-			if b := proxy[c.Concurrency]; b != nil && b.Load.CallsPerSec > 0 && s.Name != "direct" && s.Name != "proxy" {
+			if b := proxy[at{c.Concurrency, c.Round}]; b != nil && b.Load.CallsPerSec > 0 && s.Name != "direct" && s.Name != "proxy" {
 				ratio := c.Load.CallsPerSec / b.Load.CallsPerSec
 				c.RatioToProxy = &ratio
 			}
 		}
 	}
+}
+
+// row is one line of the table: a cell, or the medians of a scenario's
+// cells at one concurrency over the rounds.
+type row struct {
+	conc                   int
+	callsPerSec            float64
+	p50, p90, p99          float64
+	errors, mismatches     int64
+	cpu, rss               float64 // rss: the peak over the rounds
+	backendCPU             *float64
+	ratio, added, vsProxy  *float64
+	rounds                 int
+	ratioRange, proxyRange [2]float64 // min and max over the rounds
+}
+
+// rows groups s's cells by concurrency, in the order they were measured,
+// into one row each.
+func (s *ScenarioResult) rows() []row {
+	var order []int
+	by := map[int][]*Cell{}
+	for _, c := range s.Cells {
+		if _, ok := by[c.Concurrency]; !ok {
+			order = append(order, c.Concurrency)
+		}
+		by[c.Concurrency] = append(by[c.Concurrency], c)
+	}
+	out := make([]row, 0, len(order))
+	for _, conc := range order {
+		cs := by[conc]
+		pick := func(f func(*Cell) *float64) (med *float64, lo, hi float64) {
+			var v []float64
+			for _, c := range cs {
+				if p := f(c); p != nil {
+					v = append(v, *p)
+				}
+			}
+			if len(v) == 0 {
+				return nil, 0, 0
+			}
+			m := median(v)
+			return &m, slices.Min(v), slices.Max(v)
+		}
+		val := func(f func(*Cell) float64) float64 {
+			m, _, _ := pick(func(c *Cell) *float64 { x := f(c); return &x })
+			return *m
+		}
+		rw := row{conc: conc, rounds: len(cs),
+			callsPerSec: val(func(c *Cell) float64 { return c.Load.CallsPerSec }),
+			p50:         val(func(c *Cell) float64 { return c.Load.Latency.P50 }),
+			p90:         val(func(c *Cell) float64 { return c.Load.Latency.P90 }),
+			p99:         val(func(c *Cell) float64 { return c.Load.Latency.P99 }),
+			cpu:         val(func(c *Cell) float64 { return c.Gateway.CPUPct }),
+		}
+		for _, c := range cs {
+			rw.errors += c.Load.Errors.Total()
+			rw.mismatches += c.Load.Errors.Mismatches
+			rw.rss = max(rw.rss, c.Gateway.RSSMB)
+		}
+		rw.backendCPU, _, _ = pick(func(c *Cell) *float64 {
+			if c.Backend == nil {
+				return nil
+			}
+			return &c.Backend.CPUPct
+		})
+		rw.ratio, rw.ratioRange[0], rw.ratioRange[1] = pick(func(c *Cell) *float64 { return c.RatioToDirect })
+		rw.added, _, _ = pick(func(c *Cell) *float64 { return c.AddedP50MS })
+		rw.vsProxy, rw.proxyRange[0], rw.proxyRange[1] = pick(func(c *Cell) *float64 { return c.RatioToProxy })
+		out = append(out, rw)
+	}
+	return out
+}
+
+// median of v (v is reordered).
+func median(v []float64) float64 {
+	slices.Sort(v)
+	n := len(v)
+	if n%2 == 1 {
+		return v[n/2]
+	}
+	return (v[n/2-1] + v[n/2]) / 2
 }
 
 // writeTable prints the results for people.
@@ -138,28 +231,29 @@ func (r *Report) writeTable(w io.Writer) {
 		if len(s.Cells) == 0 {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", s.Name)
 		}
-		for _, c := range s.Cells {
-			l := c.Load
+		for _, rw := range s.rows() {
 			bk := "-"
-			if c.Backend != nil {
-				bk = fmt.Sprintf("%.0f", c.Backend.CPUPct)
+			if rw.backendCPU != nil {
+				bk = fmt.Sprintf("%.0f", *rw.backendCPU)
 			}
 			ratio, added := "-", "-"
-			if c.RatioToDirect != nil {
-				ratio = fmt.Sprintf("%.2f", *c.RatioToDirect)
-				added = "+" + loadgen.FormatMillis(*c.AddedP50MS)
-				if *c.AddedP50MS < 0 {
-					added = loadgen.FormatMillis(*c.AddedP50MS)
+			if rw.ratio != nil {
+				ratio = fmt.Sprintf("%.2f", *rw.ratio)
+			}
+			if rw.added != nil {
+				added = "+" + loadgen.FormatMillis(*rw.added)
+				if *rw.added < 0 {
+					added = loadgen.FormatMillis(*rw.added)
 				}
 			}
 			vsProxy := "-"
-			if c.RatioToProxy != nil {
-				vsProxy = fmt.Sprintf("%.2f", *c.RatioToProxy)
+			if rw.vsProxy != nil {
+				vsProxy = fmt.Sprintf("%.2f", *rw.vsProxy)
 			}
 			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d/%d\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t\n",
-				s.Name, c.Concurrency, l.CallsPerSec,
-				loadgen.FormatMillis(l.Latency.P50), loadgen.FormatMillis(l.Latency.P90), loadgen.FormatMillis(l.Latency.P99),
-				l.Errors.Total(), l.Errors.Mismatches, c.Gateway.CPUPct, c.Gateway.RSSMB, bk, ratio, added, vsProxy)
+				s.Name, rw.conc, rw.callsPerSec,
+				loadgen.FormatMillis(rw.p50), loadgen.FormatMillis(rw.p90), loadgen.FormatMillis(rw.p99),
+				rw.errors, rw.mismatches, rw.cpu, rw.rss, bk, ratio, added, vsProxy)
 		}
 	}
 	tw.Flush()
@@ -184,12 +278,21 @@ func (r *Report) writeTable(w io.Writer) {
 			notes = append(notes, fmt.Sprintf("restart cold start %s, idle RSS %.1f MB, load key works after restart: %s",
 				fmtMS(rs.ColdStartMS), rs.IdleRSSMB, works))
 		}
+		for _, rw := range s.rows() {
+			if rw.rounds > 1 && rw.ratio != nil && s.Name != "direct" {
+				note := fmt.Sprintf("c=%d over %d rounds: ×direct %.2f–%.2f", rw.conc, rw.rounds, rw.ratioRange[0], rw.ratioRange[1])
+				if rw.vsProxy != nil {
+					note += fmt.Sprintf(", ×proxy %.2f–%.2f", rw.proxyRange[0], rw.proxyRange[1])
+				}
+				notes = append(notes, note)
+			}
+		}
 		for _, c := range s.Cells {
 			if c.OtherCPUPct > noisyCPUPct {
-				notes = append(notes, fmt.Sprintf("c=%d: other processes used %.0f%% CPU meanwhile: numbers are noisy", c.Concurrency, c.OtherCPUPct))
+				notes = append(notes, fmt.Sprintf("%s: other processes used %.0f%% CPU meanwhile: numbers are noisy", c.label(), c.OtherCPUPct))
 			}
 			if c.Load.FirstError != "" {
-				notes = append(notes, fmt.Sprintf("c=%d errors: %s; first: %s", c.Concurrency, c.Load.Errors.String(), c.Load.FirstError))
+				notes = append(notes, fmt.Sprintf("%s errors: %s; first: %s", c.label(), c.Load.Errors.String(), c.Load.FirstError))
 			}
 		}
 		if s.Error != "" {

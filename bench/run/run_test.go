@@ -106,6 +106,8 @@ func TestParseFlags(t *testing.T) {
 		{"bad concurrency", []string{"--concurrency", "0"}, nil, 0, nil, false},
 		{"bad accept", []string{"--accept", "xml"}, nil, 0, nil, false},
 		{"stray argument", []string{"direct"}, nil, 0, nil, false},
+		{"rounds", []string{"--rounds", "3"}, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 10 * time.Second, []int{1, 16, 64}, true},
+		{"zero rounds", []string{"--rounds", "0"}, nil, 0, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,6 +176,69 @@ func TestCompare(t *testing.T) {
 	for _, want := range []string{"×direct", "0.25", "+2.20ms", "+300µs", "×proxy", "0.62"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// With rounds, each cell is compared with direct's and the proxy's cell
+// of its own round, and the table shows medians over the rounds with
+// their spread in the notes.
+func TestCompareRounds(t *testing.T) {
+	cell := func(round int, cps, p50 float64, errs int64) *Cell {
+		return &Cell{Concurrency: 16, Round: round, Gateway: Usage{CPUPct: cps / 100, RSSMB: cps / 1000},
+			Load: &loadgen.Result{OK: 1, CallsPerSec: cps, Latency: loadgen.Latency{P50: p50, P90: p50, P99: p50},
+				Errors: loadgen.Errors{Timeouts: errs}}}
+	}
+	r := &Report{Scenarios: []*ScenarioResult{
+		// The machine slows down over the rounds: direct and proxy with it.
+		{Name: "direct", Cells: []*Cell{cell(1, 20000, 0.5, 0), cell(2, 10000, 1, 0), cell(3, 16000, 0.6, 0)}},
+		{Name: "proxy", Cells: []*Cell{cell(1, 8000, 1, 0), cell(2, 4000, 2, 0), cell(3, 6400, 1.5, 0)}},
+		{Name: "http", Cells: []*Cell{cell(1, 6000, 2, 1), cell(2, 2000, 4, 0), cell(3, 4800, 3, 2)}},
+	}}
+	r.compare()
+	h := r.Scenarios[2].Cells
+	for i, want := range []float64{0.3, 0.2, 0.3} {
+		if got := *h[i].RatioToDirect; got != want {
+			t.Errorf("round %d: ratio %v, want %v (paired with direct's cell of the same round)", i+1, got, want)
+		}
+	}
+	rows := r.Scenarios[2].rows()
+	if len(rows) != 1 {
+		t.Fatalf("%d rows, want 1", len(rows))
+	}
+	rw := rows[0]
+	if rw.callsPerSec != 4800 || rw.p50 != 3 || *rw.ratio != 0.3 || *rw.vsProxy != 0.75 || rw.rounds != 3 {
+		t.Errorf("medians: %v calls/s, p50 %v, ×direct %v, ×proxy %v over %d rounds; want 4800, 3, 0.3, 0.75, 3",
+			rw.callsPerSec, rw.p50, *rw.ratio, *rw.vsProxy, rw.rounds)
+	}
+	if rw.errors != 3 || rw.rss != 6 || rw.ratioRange != [2]float64{0.2, 0.3} {
+		t.Errorf("errors %d (summed), RSS %v (peak), ×direct range %v; want 3, 6, [0.2 0.3]", rw.errors, rw.rss, rw.ratioRange)
+	}
+	var out strings.Builder
+	r.writeTable(&out)
+	for _, want := range []string{"c=16 over 3 rounds: ×direct 0.20–0.30, ×proxy 0.50–0.75", "4800", "3/0"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out.String())
+		}
+	}
+	n := 0
+	for line := range strings.Lines(out.String()) {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "http" && f[1] == "16" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("http has %d table rows, want 1 (the medians):\n%s", n, out.String())
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }

@@ -24,18 +24,33 @@ import (
 type scenario struct {
 	name  string
 	about string
-	run   func(r *runner, ctx context.Context, res *ScenarioResult) error
+	setup func(r *runner, ctx context.Context, res *ScenarioResult) (*target, error)
+}
+
+// target is a scenario ready to take load: every scenario is set up first
+// and stays up, so that the cells of one concurrency are measured back to
+// back, scenario after scenario, and each round compares cells measured
+// within a minute of each other. On a machine whose speed drifts (other
+// tenants of a VM), that keeps the ratios far steadier than measuring one
+// scenario after another.
+type target struct {
+	url         string
+	keys        []string
+	p           *proc
+	backendPIDs func() []int
+	stop        func()                          // nil: nothing of its own to stop
+	finish      func(ctx context.Context) error // nil: nothing to do after the last cell
 }
 
 // scenarios lists every scenario in the order they run. direct comes
 // first: the others are compared with it.
 func scenarios() []scenario {
 	return []scenario{
-		{"direct", "loadgen → echo over HTTP, no gateway: the baseline", (*runner).runDirect},
-		{"proxy", "loadgen → a do-nothing reverse proxy (net/http/httputil) → echo over HTTP: what one more hop costs here", (*runner).runProxy},
-		{"http", "loadgen → paygate → echo over Streamable HTTP (--remote-url)", (*runner).runHTTP},
-		{"stdio", "loadgen → paygate → echo as a stdio child process (--server)", (*runner).runStdio},
-		{"keys100k", "as http, with many keys in the store (--keys, default 100,000); then a restart on that store", (*runner).runKeys},
+		{"direct", "loadgen → echo over HTTP, no gateway: the baseline", (*runner).setupDirect},
+		{"proxy", "loadgen → a do-nothing reverse proxy (net/http/httputil) → echo over HTTP: what one more hop costs here", (*runner).setupProxy},
+		{"http", "loadgen → paygate → echo over Streamable HTTP (--remote-url)", (*runner).setupHTTP},
+		{"stdio", "loadgen → paygate → echo as a stdio child process (--server)", (*runner).setupStdio},
+		{"keys100k", "as http, with many keys in the store (--keys, default 100,000); then a restart on that store", (*runner).setupKeys},
 	}
 }
 
@@ -94,6 +109,7 @@ func newRunner(opt options, stdout, out io.Writer) (*runner, error) {
 			Duration:    opt.duration.String(),
 			Warmup:      opt.warmup.String(),
 			Concurrency: opt.concurrency,
+			Rounds:      opt.rounds,
 			Stateless:   opt.stateless,
 			Accept:      opt.accept,
 			ArgsSize:    opt.argsSize,
@@ -126,23 +142,45 @@ func (r *runner) run(ctx context.Context) error {
 	if err := r.startBackend(ctx); err != nil {
 		return err
 	}
-	var failed []string
-	var notStarted string
-	for _, sc := range r.opt.scenarios {
+	var (
+		failed     []string
+		notStarted string
+		results    = make([]*ScenarioResult, len(r.opt.scenarios))
+		targets    = make([]*target, len(r.opt.scenarios))
+	)
+	fail := func(i int, err error) {
+		res := results[i]
+		res.Error = err.Error()
+		failed = append(failed, res.Name)
+		r.failed = true
+		fmt.Fprintf(r.out, "   %s FAILED: %s\n", res.Name, strings.ReplaceAll(err.Error(), "\n", "\n   "))
+		if t := targets[i]; t != nil && t.stop != nil {
+			t.stop()
+		}
+		targets[i] = nil
+	}
+	defer func() {
+		for _, t := range targets {
+			if t != nil && t.stop != nil {
+				t.stop()
+			}
+		}
+	}()
+
+	// Set every scenario up.
+	for i, sc := range r.opt.scenarios {
 		res := &ScenarioResult{Name: sc.name, About: sc.about}
+		results[i] = res
 		r.report.Scenarios = append(r.report.Scenarios, res)
 		fmt.Fprintf(r.out, "== %s: %s\n", sc.name, sc.about)
 		var err error
 		if notStarted != "" && sc.name != "direct" {
 			err = fmt.Errorf("skipped: paygate did not start in scenario %s", notStarted)
 		} else {
-			err = sc.run(r, ctx, res)
+			targets[i], err = sc.setup(r, ctx, res)
 		}
 		if err != nil {
-			res.Error = err.Error()
-			failed = append(failed, sc.name)
-			r.failed = true
-			fmt.Fprintf(r.out, "   FAILED: %s\n", strings.ReplaceAll(err.Error(), "\n", "\n   "))
+			fail(i, err)
 			if errors.Is(err, errNotStarted) && notStarted == "" {
 				notStarted = sc.name
 			}
@@ -151,6 +189,31 @@ func (r *runner) run(ctx context.Context) error {
 			break
 		}
 	}
+
+	// Measure: each round, each concurrency, every scenario in turn.
+	for round := 1; round <= r.opt.rounds && ctx.Err() == nil; round++ {
+		if r.opt.rounds > 1 {
+			fmt.Fprintf(r.out, "== round %d of %d\n", round, r.opt.rounds)
+		}
+		for _, c := range r.opt.concurrency {
+			for i, t := range targets {
+				if t == nil || ctx.Err() != nil {
+					continue
+				}
+				if err := r.measure(ctx, results[i], t, c, round); err != nil {
+					fail(i, fmt.Errorf("c=%d: %w", c, err))
+				}
+			}
+		}
+	}
+	for i, t := range targets {
+		if t != nil && t.finish != nil && ctx.Err() == nil {
+			if err := t.finish(ctx); err != nil {
+				fail(i, err)
+			}
+		}
+	}
+
 	r.report.compare()
 	fmt.Fprintln(r.stdout)
 	r.report.writeTable(r.stdout)
@@ -237,72 +300,80 @@ func (r *runner) startBackend(ctx context.Context) error {
 	return nil
 }
 
-func (r *runner) runDirect(ctx context.Context, res *ScenarioResult) error {
+func (r *runner) setupDirect(ctx context.Context, res *ScenarioResult) (*target, error) {
 	res.URL = r.backendURL
 	res.Command = r.backend.cmd.Args
 	res.ColdStartMS = ms(r.backendCold)
 	res.IdleRSSMB, _ = readRSSMB(r.backend.pid())
 	if err := r.sanity(ctx, r.backendURL, nil); err != nil {
-		return err
+		return nil, err
 	}
-	return r.measureCells(ctx, res, r.backendURL, nil, r.backend, func() []int { return nil })
+	return &target{url: r.backendURL, p: r.backend, backendPIDs: func() []int { return nil }}, nil
 }
 
-// runProxy measures the null proxy in front of the echo server: the same
+// setupProxy starts the null proxy in front of the echo server: the same
 // path as http, without anything paygate does besides forwarding.
-func (r *runner) runProxy(ctx context.Context, res *ScenarioResult) error {
+func (r *runner) setupProxy(ctx context.Context, res *ScenarioResult) (*target, error) {
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	p, err := startProc("null proxy", filepath.Join(r.tmp, "nullproxy.log"), r.proxyBin,
 		"--listen", addr, "--backend", strings.TrimSuffix(r.backendURL, "/mcp"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer p.stop(10 * time.Second)
+	stop := func() { p.stop(10 * time.Second) }
 	cold, err := p.waitReady(ctx, 10*time.Second, tcpOpen(addr))
 	if err != nil {
-		return fmt.Errorf("null proxy: %w", err)
+		stop()
+		return nil, fmt.Errorf("null proxy: %w", err)
 	}
 	url := "http://" + addr + "/mcp"
 	res.URL, res.Command = url, p.cmd.Args
 	res.ColdStartMS = ms(cold)
 	res.IdleRSSMB = settledRSS(p.pid())
 	if err := r.sanity(ctx, url, nil); err != nil {
-		return err
+		stop()
+		return nil, err
 	}
-	return r.measureCells(ctx, res, url, nil, p, func() []int { return []int{r.backend.pid()} })
+	return &target{url: url, p: p, backendPIDs: func() []int { return []int{r.backend.pid()} }, stop: stop}, nil
 }
 
-func (r *runner) runHTTP(ctx context.Context, res *ScenarioResult) error {
-	return r.runGateway(ctx, res, []string{"--remote-url", r.backendURL}, false)
+func (r *runner) setupHTTP(ctx context.Context, res *ScenarioResult) (*target, error) {
+	return r.setupGateway(ctx, res, []string{"--remote-url", r.backendURL}, false)
 }
 
-func (r *runner) runStdio(ctx context.Context, res *ScenarioResult) error {
-	return r.runGateway(ctx, res, []string{"--server", r.echoBin + " --stdio"}, false)
+func (r *runner) setupStdio(ctx context.Context, res *ScenarioResult) (*target, error) {
+	return r.setupGateway(ctx, res, []string{"--server", r.echoBin + " --stdio"}, false)
 }
 
-func (r *runner) runKeys(ctx context.Context, res *ScenarioResult) error {
-	return r.runGateway(ctx, res, []string{"--remote-url", r.backendURL}, true)
+func (r *runner) setupKeys(ctx context.Context, res *ScenarioResult) (*target, error) {
+	return r.setupGateway(ctx, res, []string{"--remote-url", r.backendURL}, true)
 }
 
-// runGateway measures paygate wrapping a backend; with fill it first puts
-// opt.keys keys in the store and afterwards times a restart on it.
-func (r *runner) runGateway(ctx context.Context, res *ScenarioResult, backend []string, fill bool) error {
+// setupGateway starts paygate wrapping a backend; with fill it first puts
+// opt.keys keys in the store, and after the last cell times a restart on
+// it.
+func (r *runner) setupGateway(ctx context.Context, res *ScenarioResult, backend []string, fill bool) (_ *target, err error) {
 	dir := filepath.Join(r.tmp, res.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	state := filepath.Join(dir, "state.db")
 	gw, err := r.startGateway(ctx, filepath.Join(dir, "paygate.log"), backend, state)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer func() {
+	t := &target{p: gw.p, stop: func() {
 		if gw != nil { // nil when a restart failed
 			gw.p.stop(30 * time.Second)
+		}
+	}}
+	defer func() {
+		if err != nil {
+			t.stop()
 		}
 	}()
 	res.Command = gw.p.cmd.Args
@@ -314,43 +385,48 @@ func (r *runner) runGateway(ctx context.Context, res *ScenarioResult, backend []
 		f, err := admin.createMany(ctx, r.opt.keys, 1_000_000_000, r.out)
 		res.KeyFill = &f
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res.FilledRSSMB, _ = readRSSMB(gw.p.pid())
 	}
 	key, err := admin.createKey(ctx, "bench-load", r.opt.loadCredits)
 	if err != nil {
-		return fmt.Errorf("create the load key: %w", err)
+		return nil, fmt.Errorf("create the load key: %w", err)
 	}
-	keys := []string{key}
+	t.keys = []string{key}
 	res.URL = gw.base + r.opt.mcpPath
-	if err := r.sanity(ctx, res.URL, keys); err != nil {
-		return err
+	t.url = res.URL
+	if err := r.sanity(ctx, res.URL, t.keys); err != nil {
+		return nil, err
 	}
-	backendPIDs := func() []int { return []int{r.backend.pid()} }
+	t.backendPIDs = func() []int { return []int{r.backend.pid()} }
 	if backend[0] == "--server" {
-		backendPIDs = func() []int { return childrenOf(gw.p.pid()) }
+		t.backendPIDs = func() []int { return childrenOf(gw.p.pid()) }
 	}
-	if err := r.measureCells(ctx, res, res.URL, keys, gw.p, backendPIDs); err != nil || !fill || r.opt.inMemory {
-		return err
+	if !fill || r.opt.inMemory {
+		return t, nil
 	}
 
-	// Restart on the filled store: how long until /health answers, and
-	// does the load key still work?
-	fmt.Fprintln(r.out, "   restarting paygate on the filled store…")
-	gw.p.stop(30 * time.Second)
-	if gw, err = r.startGateway(ctx, filepath.Join(dir, "paygate-restart.log"), backend, state); err != nil {
-		return fmt.Errorf("restart: %w", err)
+	// After the cells, restart on the filled store: how long until /health
+	// answers, and does the load key still work?
+	t.finish = func(ctx context.Context) error {
+		fmt.Fprintf(r.out, "== %s: restarting paygate on the filled store…\n", res.Name)
+		gw.p.stop(30 * time.Second)
+		var err error
+		if gw, err = r.startGateway(ctx, filepath.Join(dir, "paygate-restart.log"), backend, state); err != nil {
+			return fmt.Errorf("restart: %w", err)
+		}
+		rs := &restartInfo{ColdStartMS: ms(gw.cold), IdleRSSMB: settledRSS(gw.p.pid())}
+		res.Restart = rs
+		if err := r.sanity(ctx, gw.base+r.opt.mcpPath, t.keys); err != nil {
+			rs.LoadKeyDetail = err.Error()
+		} else {
+			rs.LoadKeyWorks = true
+		}
+		fmt.Fprintf(r.out, "   restart: cold start %s, idle RSS %.1f MB\n", fmtMS(rs.ColdStartMS), rs.IdleRSSMB)
+		return nil
 	}
-	rs := &restartInfo{ColdStartMS: ms(gw.cold), IdleRSSMB: settledRSS(gw.p.pid())}
-	res.Restart = rs
-	if err := r.sanity(ctx, gw.base+r.opt.mcpPath, keys); err != nil {
-		rs.LoadKeyDetail = err.Error()
-	} else {
-		rs.LoadKeyWorks = true
-	}
-	fmt.Fprintf(r.out, "   restart: cold start %s, idle RSS %.1f MB\n", fmtMS(rs.ColdStartMS), rs.IdleRSSMB)
-	return nil
+	return t, nil
 }
 
 // gateway is a running paygate.
@@ -413,24 +489,23 @@ func (r *runner) sanity(ctx context.Context, url string, keys []string) error {
 
 // measureCells runs one cell per concurrency against url, metering the
 // measured process p and the backend processes.
-func (r *runner) measureCells(ctx context.Context, res *ScenarioResult, url string, keys []string, p *proc, backendPIDs func() []int) error {
-	for _, c := range r.opt.concurrency {
-		cell, err := r.measureCell(ctx, url, c, keys, p.pid(), backendPIDs())
-		if err != nil {
-			return fmt.Errorf("c=%d: %w", c, err)
-		}
-		res.Cells = append(res.Cells, cell)
-		l := cell.Load
-		fmt.Fprintf(r.out, "   c=%-3d %8.0f calls/s  p50 %-7s p99 %-7s errors %s  CPU %.0f%%  RSS %.1f MB\n",
-			c, l.CallsPerSec, fmtMS(l.Latency.P50), fmtMS(l.Latency.P99), l.Errors.String(), cell.Gateway.CPUPct, cell.Gateway.RSSMB)
-		if p.exited() {
-			return errors.New(p.describeExit())
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+// measure runs one cell of t at concurrency c and adds it to res.
+func (r *runner) measure(ctx context.Context, res *ScenarioResult, t *target, c, round int) error {
+	cell, err := r.measureCell(ctx, t.url, c, t.keys, t.p.pid(), t.backendPIDs())
+	if err != nil {
+		return err
 	}
-	return nil
+	if r.opt.rounds > 1 {
+		cell.Round = round
+	}
+	res.Cells = append(res.Cells, cell)
+	l := cell.Load
+	fmt.Fprintf(r.out, "   %-8s c=%-3d %8.0f calls/s  p50 %-7s p99 %-7s errors %s  CPU %.0f%%  RSS %.1f MB\n",
+		res.Name, c, l.CallsPerSec, fmtMS(l.Latency.P50), fmtMS(l.Latency.P99), l.Errors.String(), cell.Gateway.CPUPct, cell.Gateway.RSSMB)
+	if t.p.exited() {
+		return errors.New(t.p.describeExit())
+	}
+	return ctx.Err()
 }
 
 func (r *runner) measureCell(ctx context.Context, url string, c int, keys []string, pid int, backendPIDs []int) (*Cell, error) {
