@@ -335,7 +335,7 @@ func (s *Store) keepCutoff(ctx context.Context, table string, keep int) (int64, 
 	if err != nil || maxSeq-minSeq+1 <= int64(keep) {
 		return 0, err
 	}
-	err = s.scan(ctx, func(db *sql.DB) error {
+	err = s.scan(ctx, "", func(db *sql.DB) error {
 		return db.QueryRowContext(ctx, "SELECT COALESCE((SELECT seq FROM "+table+" ORDER BY seq DESC LIMIT 1 OFFSET ?), 0)", keep).Scan(&cutoff)
 	})
 	return cutoff, err

@@ -232,7 +232,12 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 // load reads the keys, accounts and recent calls into memory, and returns
 // the ledger's last seq, through a scan connection.
 func (s *Store) load(ctx context.Context) (lastSeq int64, err error) {
-	err = s.scan(ctx, func(db *sql.DB) error {
+	// Memory-mapped reads: on a cold page cache the kernel then reads
+	// around each page the scan faults in instead of one pread per page
+	// (-0.25 s of a 1.1 s start with 100,000 keys here). Only here: an I/O
+	// error on a mapping is a signal, not an error, which at Open fails
+	// the start either way.
+	err = s.scan(ctx, "&_pragma=mmap_size(1073741824)", func(db *sql.DB) error {
 		if err := s.loadKeys(ctx, db); err != nil {
 			return fmt.Errorf("sqlite: %s: load keys: %w", s.name(), err)
 		}
@@ -248,13 +253,13 @@ func (s *Store) load(ctx context.Context) (lastSeq int64, err error) {
 }
 
 // scan runs fn on a connection of its own, read-only, with a small page
-// cache, closed afterwards. It serves the scans that read many pages once
+// cache (and the extra pragmas, "&_pragma=…"), closed afterwards. It serves the scans that read many pages once
 // (loading every key at Open, finding a retention cutoff): through the
 // writer's or a reader's connection they would leave its cache full of
 // pages nobody needs again, and SQLite's allocator keeps that memory (a
 // 2 MiB cache takes about 4 MiB here, a page per 8 KiB slot).
-func (s *Store) scan(ctx context.Context, fn func(*sql.DB) error) error {
-	db, err := sql.Open("sqlite", s.dsn+"&_pragma=query_only(1)&_pragma=cache_size(-64)")
+func (s *Store) scan(ctx context.Context, pragmas string, fn func(*sql.DB) error) error {
+	db, err := sql.Open("sqlite", s.dsn+"&_pragma=query_only(1)&_pragma=cache_size(-64)"+pragmas)
 	if err != nil {
 		return err
 	}
