@@ -251,7 +251,7 @@ func TestRunnerEndToEnd(t *testing.T) {
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	opt, err := parseFlags([]string{
 		"--duration", "200ms", "--warmup", "0s", // no warmup: every cell measures at least one call
-		"--concurrency", "2", "--keys", "250", "--rounds", "2",
+		"--concurrency", "2", "--keys", "250", "--rounds", "2", "--settle", "10ms",
 		"--paygate", self, "--startup-timeout", "20s", "--out", t.TempDir(),
 	}, io.Discard)
 	if err != nil {
@@ -329,7 +329,7 @@ func TestRunnerPaygateDoesNotStart(t *testing.T) {
 	t.Setenv(childEnv, "1")
 	t.Setenv("GORACE", "atexit_sleep_ms=0")
 	opt, err := parseFlags([]string{
-		"--only", "http,stdio", "--duration", "100ms", "--warmup", "0s", "--concurrency", "1",
+		"--only", "http,stdio", "--duration", "100ms", "--warmup", "0s", "--concurrency", "1", "--settle", "0s",
 		"--paygate", "/bin/false", "--out", t.TempDir(),
 	}, io.Discard)
 	if err != nil {

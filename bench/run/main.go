@@ -27,7 +27,8 @@ import (
 type options struct {
 	duration, warmup time.Duration
 	concurrency      []int
-	rounds           int // times every cell is measured
+	rounds           int           // times every cell is measured
+	settle           time.Duration // idle time before each cell
 	scenarios        []scenario
 	stateless        bool
 	accept           string
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	quick := fs.Bool("quick", false, "2s cells with 500ms warmup")
 	conc := fs.String("concurrency", "1,16,64", "comma-separated concurrencies")
 	fs.IntVar(&o.rounds, "rounds", 1, "measure every cell this many times, round after round; the table shows medians")
+	fs.DurationVar(&o.settle, "settle", 2*time.Second, "idle time before each cell, so the gateway measured before has flushed its store")
 	only := fs.String("only", "", "comma-separated scenarios to run: direct, proxy, http, stdio, keys100k (default all)")
 	noBaseline := fs.Bool("no-baseline", false, "with --only, do not add the direct scenario the ratios need")
 	fs.BoolVar(&o.stateless, "stateless", false, "load without MCP sessions (no initialize)")
@@ -105,8 +107,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("--accept %q: want json, sse or both", o.accept)
 	}
-	if o.duration <= 0 || o.keys < 1 || o.rounds < 1 {
-		return o, fmt.Errorf("--duration, --keys and --rounds must be positive")
+	if o.duration <= 0 || o.keys < 1 || o.rounds < 1 || o.settle < 0 {
+		return o, fmt.Errorf("--duration, --keys and --rounds must be positive, --settle not negative")
 	}
 	return o, nil
 }

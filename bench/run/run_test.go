@@ -108,6 +108,7 @@ func TestParseFlags(t *testing.T) {
 		{"stray argument", []string{"direct"}, nil, 0, nil, false},
 		{"rounds", []string{"--rounds", "3"}, []string{"direct", "proxy", "http", "stdio", "keys100k"}, 10 * time.Second, []int{1, 16, 64}, true},
 		{"zero rounds", []string{"--rounds", "0"}, nil, 0, nil, false},
+		{"negative settle", []string{"--settle", "-1s"}, nil, 0, nil, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -489,8 +489,16 @@ func (r *runner) sanity(ctx context.Context, url string, keys []string) error {
 
 // measureCells runs one cell per concurrency against url, metering the
 // measured process p and the backend processes.
-// measure runs one cell of t at concurrency c and adds it to res.
+// measure runs one cell of t at concurrency c and adds it to res. It
+// first lets the machine settle: a gateway flushes its store to disk
+// about a second after its load stops, and that flush must not land in
+// the next scenario's cell.
 func (r *runner) measure(ctx context.Context, res *ScenarioResult, t *target, c, round int) error {
+	select {
+	case <-time.After(r.opt.settle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	cell, err := r.measureCell(ctx, t.url, c, t.keys, t.p.pid(), t.backendPIDs())
 	if err != nil {
 		return err
