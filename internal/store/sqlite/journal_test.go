@@ -324,19 +324,7 @@ func TestJournalMixedBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-
-	s = openT(t, Options{Path: path})
-	defer s.Close()
-	a, err := s.Account(ctx, k.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Balance != 70 {
-		t.Fatalf("balance after replay %d, want 70: an acknowledged charge was lost", a.Balance)
-	}
-	if err := s.Verify(ctx); err != nil {
-		t.Fatal(err)
-	}
+	reopenWantBalance(t, path, k.ID, 70)
 }
 
 // crashWithJournal leaves a store at path whose last charges (one of 40
@@ -448,17 +436,24 @@ func TestJournalApplyFailure(t *testing.T) {
 		t.Fatal("store still takes writes after a failed apply")
 	}
 	s.Close()
+	reopenWantBalance(t, path, k.ID, 70)
+}
 
-	s = openT(t, Options{Path: path})
+// reopenWantBalance reopens the store at path and requires keyID's balance
+// to be want (an acknowledged charge lost, or applied twice, changes it)
+// and the ledger to verify.
+func reopenWantBalance(t *testing.T, path, keyID string, want int64) {
+	t.Helper()
+	s := openT(t, Options{Path: path})
 	defer s.Close()
-	a, err := s.Account(ctx, k.ID)
+	a, err := s.Account(ctx, keyID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.Balance != 70 {
-		t.Fatalf("balance after restart %d, want 70", a.Balance)
+	if a.Balance != want {
+		t.Fatalf("balance after reopening %d, want %d: an acknowledged charge was lost or applied twice", a.Balance, want)
 	}
 	if err := s.Verify(ctx); err != nil {
-		t.Fatalf("Verify after restart: %v", err)
+		t.Fatalf("Verify after reopening: %v", err)
 	}
 }

@@ -219,7 +219,7 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time, keep int) (int
 	total := 0
 	step := func(query string, args ...any) error {
 		for {
-			n, err := s.deleteWhere(ctx, true, query, args...)
+			n, err := s.deleteWhere(ctx, query, args...)
 			if err != nil {
 				return fmt.Errorf("prune usage: %w", err)
 			}
@@ -294,23 +294,25 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time, keep int) (n i
 	if err := s.sync(ctx); err != nil { // events appended earlier are prunable too
 		return 0, err
 	}
-	if n, err = s.deleteWhere(ctx, !before.IsZero(), "DELETE FROM audit WHERE time < ?", before.UnixNano()); err != nil || keep <= 0 {
-		return n, err
+	if !before.IsZero() {
+		if n, err = s.deleteWhere(ctx, "DELETE FROM audit WHERE time < ?", before.UnixNano()); err != nil {
+			return n, err
+		}
+	}
+	if keep <= 0 {
+		return n, nil
 	}
 	cutoff, err := s.keepCutoff(ctx, "audit", keep)
 	if err != nil || cutoff == 0 {
 		return n, err
 	}
-	d, err := s.deleteWhere(ctx, true, "DELETE FROM audit WHERE seq <= ?", cutoff)
+	d, err := s.deleteWhere(ctx, "DELETE FROM audit WHERE seq <= ?", cutoff)
 	return n + d, err
 }
 
-// deleteWhere runs one DELETE on the writer (when do) and reports the rows
-// it removed.
-func (s *Store) deleteWhere(ctx context.Context, do bool, query string, args ...any) (int, error) {
-	if !do {
-		return 0, nil
-	}
+// deleteWhere runs one DELETE on the writer and reports the rows it
+// removed.
+func (s *Store) deleteWhere(ctx context.Context, query string, args ...any) (int, error) {
 	var n int64
 	err := s.w.exec(ctx, func(x *wtx) error {
 		res, err := x.exec(query, args...)

@@ -253,11 +253,12 @@ func (s *Store) load(ctx context.Context) (lastSeq int64, err error) {
 }
 
 // scan runs fn on a connection of its own, read-only, with a small page
-// cache (and the extra pragmas, "&_pragma=…"), closed afterwards. It serves the scans that read many pages once
-// (loading every key at Open, finding a retention cutoff): through the
-// writer's or a reader's connection they would leave its cache full of
-// pages nobody needs again, and SQLite's allocator keeps that memory (a
-// 2 MiB cache takes about 4 MiB here, a page per 8 KiB slot).
+// cache and the extra pragmas ("&_pragma=…"), closed afterwards. It serves
+// the scans that read many pages once (loading every key at Open, finding
+// a retention cutoff): through the writer's or a reader's connection they
+// would leave its cache full of pages nobody needs again, and SQLite's
+// allocator keeps that memory (measured: the writer's 2 MiB cache held
+// about 3 MB more RSS than a 100 KiB one).
 func (s *Store) scan(ctx context.Context, pragmas string, fn func(*sql.DB) error) error {
 	db, err := sql.Open("sqlite", s.dsn+"&_pragma=query_only(1)&_pragma=cache_size(-64)"+pragmas)
 	if err != nil {
